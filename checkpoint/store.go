@@ -1,0 +1,308 @@
+package checkpoint
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/request"
+)
+
+// Bucket names. exports maps an id to its Export; chunks holds one nested
+// bucket per export, keyed by big-endian chunk index; requests maps a
+// client's requestId to the export id it made.
+var (
+	bucketExports  = []byte("exports")
+	bucketChunks   = []byte("chunks")
+	bucketRequests = []byte("requests")
+)
+
+// FileName is the store's file name in a data directory.
+const FileName = "exportd.db"
+
+// lockWait is how long Open waits for another process's lock.
+const lockWait = time.Second
+
+// Export is the stored state of one export.
+type Export struct {
+	ID        string `json:"id"`
+	RequestID string `json:"requestId,omitempty"`
+	// Request is the request as accepted, for the manifest.
+	Request json.RawMessage `json:"request"`
+	// Plan is the compiled request; resume runs exactly this plan.
+	Plan      request.Plan `json:"plan"`
+	CreatedAt time.Time    `json:"createdAt"`
+	// StartedAt is when the export first ran, FinishedAt when it reached
+	// a final state.
+	StartedAt  *time.Time `json:"startedAt"`
+	FinishedAt *time.Time `json:"finishedAt"`
+	State      string     `json:"state"`
+	Error      string     `json:"error"`
+	// Records and Bytes count what the recorded chunks hold; Chunks is
+	// how many there are, and so the next chunk's index.
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"bytes"`
+	Chunks  int   `json:"chunks"`
+	// LastKey is the sort key of the last recorded record (canonical
+	// Extended JSON), where resume continues; null before any record.
+	LastKey json.RawMessage `json:"lastKey"`
+	// Resumes counts how many times the export was resumed.
+	Resumes int `json:"resumes"`
+}
+
+// Finished reports whether the export is in a final state.
+func (e *Export) Finished() bool {
+	return e.State == chunker.StateCompleted || e.State == chunker.StateFailed || e.State == chunker.StateCancelled
+}
+
+// Store is an open checkpoint file. It is safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+}
+
+// Open opens (creating if needed) the store at path. If another process
+// holds it, Open fails with ErrLocked within about a second.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoint store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketExports, bucketChunks, bucketRequests} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open checkpoint store %s: %w", path, err), db.Close())
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Create stores a new export. If e.RequestID names an export already made,
+// nothing is stored and that export is returned with created false.
+func (s *Store) Create(e *Export) (got *Export, created bool, err error) {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if e.RequestID != "" {
+			if id := tx.Bucket(bucketRequests).Get([]byte(e.RequestID)); id != nil {
+				got, err = getExport(tx, string(id))
+				return err
+			}
+			if err := tx.Bucket(bucketRequests).Put([]byte(e.RequestID), []byte(e.ID)); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bucketExports).Get([]byte(e.ID)) != nil {
+			return fmt.Errorf("export %s exists already", e.ID)
+		}
+		if _, err := tx.Bucket(bucketChunks).CreateBucket([]byte(e.ID)); err != nil {
+			return err
+		}
+		got, created = e, true
+		return putExport(tx, e)
+	})
+	return got, created, err
+}
+
+// Get returns export id.
+func (s *Store) Get(id string) (*Export, error) {
+	var e *Export
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		e, err = getExport(tx, id)
+		return err
+	})
+	return e, err
+}
+
+// List returns every export, oldest first.
+func (s *Store) List() ([]*Export, error) {
+	var out []*Export
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketExports).ForEach(func(k, v []byte) error {
+			e, err := decodeExport(k, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	sortByCreation(out)
+	return out, err
+}
+
+// Chunks returns the recorded chunks of export id, in order.
+func (s *Store) Chunks(id string) ([]chunker.Chunk, error) {
+	var out []chunker.Chunk
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChunks).Bucket([]byte(id))
+		if b == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var c chunker.Chunk
+			if err := json.Unmarshal(v, &c); err != nil {
+				return fmt.Errorf("%w: export %s chunk %x: %v", ErrCorrupt, id, k, err)
+			}
+			out = append(out, c)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Commit records sealed chunk c of export id and advances its resume point,
+// in one transaction. With final set, the export is completed too. The
+// chunk must be the next one in order.
+func (s *Store) Commit(id string, c chunker.Chunk, final bool, at time.Time) error {
+	return s.update(id, func(tx *bolt.Tx, e *Export) error {
+		if e.Finished() {
+			return fmt.Errorf("%w: export %s is %s", ErrState, id, e.State)
+		}
+		if c.Index != e.Chunks {
+			return fmt.Errorf("%w: export %s expects chunk %d, got %d", ErrOrder, id, e.Chunks, c.Index)
+		}
+		data, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketChunks).Bucket([]byte(id)).Put(chunkKey(c.Index), data); err != nil {
+			return err
+		}
+		e.Chunks++
+		e.Records += c.Records
+		e.Bytes += c.Bytes
+		if c.Records > 0 {
+			e.LastKey = c.LastKey
+		}
+		if final {
+			e.State, e.FinishedAt = chunker.StateCompleted, &at
+		}
+		return nil
+	})
+}
+
+// SetState moves export id to state, with msg as its error (empty to
+// clear it). Finished exports cannot move, except failed and cancelled
+// ones back to queued or running (resume).
+func (s *Store) SetState(id, state, msg string, at time.Time) error {
+	return s.update(id, func(_ *bolt.Tx, e *Export) error {
+		if e.State == chunker.StateCompleted && state != chunker.StateCompleted {
+			return fmt.Errorf("%w: export %s is completed", ErrState, id)
+		}
+		switch state {
+		case chunker.StateRunning:
+			if e.StartedAt == nil {
+				e.StartedAt = &at
+			} else if e.State != chunker.StateRunning {
+				e.Resumes++
+			}
+			e.FinishedAt = nil
+		case chunker.StateQueued:
+			e.FinishedAt = nil
+		default:
+			e.FinishedAt = &at
+		}
+		e.State, e.Error = state, msg
+		return nil
+	})
+}
+
+// Delete removes export id and its chunk records.
+func (s *Store) Delete(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		e, err := getExport(tx, id)
+		if err != nil {
+			return err
+		}
+		if e.RequestID != "" {
+			if err := tx.Bucket(bucketRequests).Delete([]byte(e.RequestID)); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketChunks).DeleteBucket([]byte(id)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			return err
+		}
+		return tx.Bucket(bucketExports).Delete([]byte(id))
+	})
+}
+
+// Manifest builds the manifest of export id from its records.
+func (s *Store) Manifest(id string) (*chunker.Manifest, error) {
+	e, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	chunks, err := s.Chunks(id)
+	if err != nil {
+		return nil, err
+	}
+	return &chunker.Manifest{
+		ID: e.ID, Request: e.Request, State: e.State,
+		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt,
+		Records: e.Records, Bytes: e.Bytes, Error: e.Error, Chunks: chunks,
+	}, nil
+}
+
+func (s *Store) update(id string, fn func(*bolt.Tx, *Export) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		e, err := getExport(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx, e); err != nil {
+			return err
+		}
+		return putExport(tx, e)
+	})
+}
+
+func getExport(tx *bolt.Tx, id string) (*Export, error) {
+	v := tx.Bucket(bucketExports).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return decodeExport([]byte(id), v)
+}
+
+func decodeExport(k, v []byte) (*Export, error) {
+	var e Export
+	if err := json.Unmarshal(v, &e); err != nil {
+		return nil, fmt.Errorf("%w: export %s: %v", ErrCorrupt, k, err)
+	}
+	return &e, nil
+}
+
+func putExport(tx *bolt.Tx, e *Export) error {
+	data, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketExports).Put([]byte(e.ID), data)
+}
+
+func chunkKey(i int) []byte {
+	return binary.BigEndian.AppendUint32(nil, uint32(i))
+}

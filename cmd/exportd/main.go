@@ -1,0 +1,68 @@
+// Command exportd exports MongoDB collections into chunked, compressed,
+// resumable files: in the foreground (exportd export) or as a daemon
+// (exportd serve).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/exportd/exportd/request"
+)
+
+const usage = `usage: exportd <command> [flags]
+
+commands:
+  export   run one export in the foreground into --out (resumes when run again)
+
+Run 'exportd <command> -h' for the command's flags.
+`
+
+// errUsage marks a command line that cannot be run; it exits 2.
+var errUsage = errors.New("usage")
+
+// errInterrupted marks a run stopped by a signal; it exits 130.
+var errInterrupted = errors.New("interrupted")
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "export":
+		err = runExport(ctx, args)
+	case "-h", "-help", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "exportd: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode maps an error to the exit status: 0 done, 2 bad usage or
+// request, 130 interrupted, 1 anything else.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage), errors.Is(err, request.ErrInvalid):
+		fmt.Fprintf(os.Stderr, "exportd: %v\n", err)
+		return 2
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintf(os.Stderr, "exportd: %v\n", err)
+		return 130
+	}
+	fmt.Fprintf(os.Stderr, "exportd: %v\n", err)
+	return 1
+}

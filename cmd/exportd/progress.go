@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/pipeline"
+)
+
+// progress prints a live line on stderr: records, rate, percent and ETA
+// where a total is known. On a terminal it redraws one line; elsewhere it
+// prints a line every few seconds.
+type progress struct {
+	w      io.Writer
+	stats  *pipeline.Stats
+	base   int64 // records done before this run
+	total  atomic.Int64
+	quiet  bool
+	tty    bool
+	begin  time.Time
+	stopCh chan struct{}
+	wg     sync.WaitGroup
+}
+
+func newProgress(w *os.File, stats *pipeline.Stats, base int64, quiet bool) *progress {
+	p := &progress{w: w, stats: stats, base: base, quiet: quiet, begin: time.Now(), stopCh: make(chan struct{})}
+	p.total.Store(-1)
+	if fi, err := w.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *progress) setTotal(n int64) { p.total.Store(n) }
+
+func (p *progress) elapsed() time.Duration { return time.Since(p.begin) }
+
+// start begins printing; the returned func stops and waits.
+func (p *progress) start() func() {
+	if p.quiet {
+		return func() {}
+	}
+	every := 5 * time.Second
+	if p.tty {
+		every = 250 * time.Millisecond
+	}
+	p.wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				p.print()
+			case <-p.stopCh:
+				if p.tty {
+					fmt.Fprint(p.w, "\r\033[K")
+				}
+				return
+			}
+		}
+	})
+	return func() { close(p.stopCh); p.wg.Wait() }
+}
+
+func (p *progress) print() {
+	done := p.base + p.stats.Records.Load()
+	secs := time.Since(p.begin).Seconds()
+	rate := float64(p.stats.Records.Load()) / secs
+	line := fmt.Sprintf("%d records  %s/s  %d chunks", done, human(rate), p.stats.Chunks.Load())
+	if total := p.total.Load(); total > 0 {
+		pct := min(100, 100*float64(done)/float64(total))
+		line += fmt.Sprintf("  %.1f%%", pct)
+		if rate > 0 && done < total {
+			eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
+			line += "  ETA " + eta.String()
+		}
+	}
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K%s", line)
+	} else {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func human(x float64) string {
+	switch {
+	case x >= 1e6:
+		return fmt.Sprintf("%.2fM", x/1e6)
+	case x >= 1e3:
+		return fmt.Sprintf("%.1fk", x/1e3)
+	}
+	return fmt.Sprintf("%.0f", x)
+}
+
+func printSummary(w io.Writer, dir string, m *chunker.Manifest, took time.Duration) {
+	var raw int64
+	for _, c := range m.Chunks {
+		raw += c.RawBytes
+	}
+	rate := float64(m.Records) / took.Seconds()
+	fmt.Fprintf(w, "exported %d records in %d chunks to %s (%s raw, %s written) in %s, %s records/s\n",
+		m.Records, len(m.Chunks), dir, bytesHuman(raw), bytesHuman(m.Bytes), took.Round(time.Millisecond), human(rate))
+}
+
+func bytesHuman(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,250 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/exportd/exportd/checkpoint"
+	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/format"
+	"github.com/exportd/exportd/pipeline"
+	"github.com/exportd/exportd/request"
+)
+
+// Env is what every export run shares: where state lives and how to reach
+// the database.
+type Env struct {
+	Store  *checkpoint.Store
+	Client *mongo.Client
+	// Workers is the encoder pool size (0 = GOMAXPROCS).
+	Workers int
+	// Level is the compression level (0 = the compressor's default).
+	Level int
+	// Retries is how many failures in a row a run survives when a retry
+	// can cure them; Backoff is the first wait, doubled each time up to
+	// MaxBackoff.
+	Retries    int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// Hooks and AfterCommit stop the process at chosen points (crash tests).
+	Hooks       chunker.Hooks
+	AfterCommit func(c chunker.Chunk)
+	// OnChunk is told of each recorded chunk (progress events).
+	OnChunk func(c chunker.Chunk)
+	Logger  *slog.Logger
+}
+
+// Run takes export id from where its checkpoint stands to completion. dir
+// holds its chunks and manifest. stats, when not nil, is updated live.
+//
+// Run records completed or failed itself. When ctx ends first it returns
+// ctx's cause and leaves the state as it was (running): the caller knows
+// whether that was a cancel or a shutdown, and records it.
+func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) error {
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("export", id)
+	e, err := env.Store.Get(id)
+	if err != nil {
+		return err
+	}
+	if e.State == chunker.StateCompleted {
+		return writeManifest(env.Store, id, dir)
+	}
+	if err := Recover(env.Store, id, dir, log); err != nil {
+		return err
+	}
+	if err := env.Store.SetState(id, chunker.StateRunning, "", time.Now().UTC()); err != nil {
+		return err
+	}
+	if err := writeManifest(env.Store, id, dir); err != nil {
+		return err
+	}
+	enc, err := format.New(&e.Plan, format.Info{GeneratedAt: e.CreatedAt})
+	if err != nil {
+		return fail(env, id, dir, err)
+	}
+
+	failures := 0
+	backoff := env.Backoff
+	for {
+		progressed, err := attempt(ctx, env, id, dir, enc, stats, log)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if progressed {
+			failures, backoff = 0, env.Backoff
+		}
+		failures++
+		if !Retryable(err) {
+			return fail(env, id, dir, err)
+		}
+		if failures > env.Retries {
+			return fail(env, id, dir, fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, failures, err))
+		}
+		log.Warn("export interrupted, retrying", "attempt", failures, "wait", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		backoff = min(2*backoff, env.MaxBackoff)
+	}
+}
+
+// attempt runs the pipeline once from the checkpoint. progressed says
+// whether it recorded any chunk.
+func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder, stats *pipeline.Stats, log *slog.Logger) (progressed bool, err error) {
+	e, err := env.Store.Get(id)
+	if err != nil {
+		return false, err
+	}
+	p := &e.Plan
+	var last bson.Raw
+	if len(e.LastKey) > 0 && string(e.LastKey) != "null" {
+		if err := bson.UnmarshalExtJSON(e.LastKey, true, &last); err != nil {
+			return false, fmt.Errorf("%w: export %s last key: %v", checkpoint.ErrCorrupt, id, err)
+		}
+	}
+	coll := env.Client.Database(p.Database).Collection(p.Collection)
+	cur, err := pipeline.Find(ctx, coll, p, last)
+	if err != nil {
+		return false, fmt.Errorf("open cursor: %w", err)
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = cur.Close(closeCtx) // the cursor's server side times out on its own
+	}()
+	if e.Records > 0 {
+		log.Info("resuming", "chunk", e.Chunks, "records", e.Records)
+	}
+	commits := 0
+	_, err = pipeline.Run(ctx, pipeline.Config{
+		Source:       cur,
+		Encoder:      enc,
+		Compression:  p.Compression,
+		Level:        env.Level,
+		ChunkRecords: p.ChunkRecords,
+		ChunkBytes:   p.ChunkBytes,
+		BatchSize:    int(p.BatchSize),
+		Workers:      env.Workers,
+		Dir:          dir,
+		Ext:          request.Ext(p.Format, p.Compression),
+		SortKeys:     p.SortKeys,
+		Start:        pipeline.Position{Chunk: e.Chunks, Record: e.Records},
+		Hooks:        env.Hooks,
+		Stats:        stats,
+		Logger:       log,
+		Commit: func(_ context.Context, c chunker.Chunk, final bool) error {
+			// The chunk is durable; record it even if ctx is ending.
+			if err := env.Store.Commit(id, c, final, time.Now().UTC()); err != nil {
+				return err
+			}
+			commits++
+			if env.AfterCommit != nil {
+				env.AfterCommit(c)
+			}
+			if env.OnChunk != nil {
+				env.OnChunk(c)
+			}
+			return writeManifest(env.Store, id, dir)
+		},
+	})
+	if err != nil {
+		return commits > 0, err
+	}
+	// The pipeline ended without a final chunk when the last record
+	// closed a chunk and the format has no footer.
+	if err := env.Store.SetState(id, chunker.StateCompleted, "", time.Now().UTC()); err != nil && !errors.Is(err, checkpoint.ErrState) {
+		return commits > 0, err
+	}
+	return commits > 0, writeManifest(env.Store, id, dir)
+}
+
+// fail records err as the export's failure and returns it.
+func fail(env *Env, id, dir string, err error) error {
+	msg := err.Error()
+	if errors.Is(err, syscall.ENOSPC) {
+		msg += " (free some space, then resume the export)"
+	}
+	if serr := env.Store.SetState(id, chunker.StateFailed, msg, time.Now().UTC()); serr != nil {
+		return errors.Join(err, serr)
+	}
+	return errors.Join(err, writeManifest(env.Store, id, dir))
+}
+
+func writeManifest(s *checkpoint.Store, id, dir string) error {
+	m, err := s.Manifest(id)
+	if err != nil {
+		return err
+	}
+	return chunker.WriteManifest(dir, m)
+}
+
+// Recover makes dir agree with the checkpoint of export id: temporary
+// files go, chunk files that were sealed but never recorded go (the run
+// that resumes writes them again, identically), and every recorded chunk
+// must be there with its recorded size.
+func Recover(s *checkpoint.Store, id, dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	chunks, err := s.Chunks(id)
+	if err != nil {
+		return err
+	}
+	removed, err := chunker.RemoveTemps(dir)
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", dir, err)
+	}
+	recorded := make(map[string]chunker.Chunk, len(chunks))
+	for _, c := range chunks {
+		recorded[c.Name] = c
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, ent := range entries {
+		name := ent.Name()
+		if !strings.HasPrefix(name, "chunk-") || !ent.Type().IsRegular() {
+			continue
+		}
+		if _, ok := recorded[name]; ok {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("recover %s: %w", dir, err)
+		}
+		removed = append(removed, name)
+	}
+	if len(removed) > 0 {
+		if err := chunker.SyncDir(dir); err != nil {
+			return err
+		}
+		log.Info("removed unrecorded files", "files", removed)
+	}
+	for _, c := range chunks {
+		fi, err := os.Stat(filepath.Join(dir, c.Name))
+		if err != nil || fi.Size() != c.Bytes {
+			return fmt.Errorf("%w: %s", ErrMissingChunk, c.Name)
+		}
+	}
+	return nil
+}

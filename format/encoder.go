@@ -1,0 +1,163 @@
+package format
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+
+	"github.com/exportd/exportd/extjson"
+	"github.com/exportd/exportd/request"
+)
+
+// Encoder encodes the documents of one export. It is immutable after New
+// and safe for concurrent use.
+type Encoder struct {
+	kind      request.Format
+	canonical bool
+	guard     bool
+	hidden    []string
+	columns   [][]string // csv: each column's path segments
+	header    []byte
+	footer    []byte
+}
+
+// Info is what the json envelope says about the export besides its
+// documents. It is fixed when the export is created.
+type Info struct {
+	GeneratedAt time.Time
+}
+
+// New makes the encoder for p.
+func New(p *request.Plan, info Info) (*Encoder, error) {
+	e := &Encoder{kind: p.Format, canonical: p.Canonical, guard: p.FormulaGuard, hidden: p.Hidden}
+	switch p.Format {
+	case request.NDJSON:
+	case request.JSON:
+		head, err := envelopeHeader(p, info)
+		if err != nil {
+			return nil, err
+		}
+		e.header = head
+		e.footer = []byte("\n]}\n")
+	case request.CSV:
+		if len(p.Fields) == 0 {
+			return nil, fmt.Errorf("%w: csv without fields", ErrUnsupported)
+		}
+		for _, f := range p.Fields {
+			e.columns = append(e.columns, strings.Split(f, "."))
+			if len(e.header) > 0 {
+				e.header = append(e.header, ',')
+			}
+			e.header = appendCell(e.header, f, false)
+		}
+		e.header = append(e.header, "\r\n"...)
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnsupported, p.Format)
+	}
+	return e, nil
+}
+
+// envelopeHeader is the json envelope up to the array's first element.
+func envelopeHeader(p *request.Plan, info Info) ([]byte, error) {
+	mode := "relaxed"
+	if p.Canonical {
+		mode = "canonical"
+	}
+	exportInfo := struct {
+		GeneratedAt string `json:"generatedAt"`
+		Format      string `json:"format"`
+		Database    string `json:"database"`
+		Collection  string `json:"collection"`
+		JSONFormat  string `json:"jsonFormat"`
+	}{
+		GeneratedAt: info.GeneratedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		Format:      string(p.Format),
+		Database:    p.Database,
+		Collection:  p.Collection,
+		JSONFormat:  mode,
+	}
+	b, err := json.Marshal(exportInfo)
+	if err != nil {
+		return nil, err
+	}
+	key, err := json.Marshal(p.ArrayKey)
+	if err != nil {
+		return nil, err
+	}
+	head := append([]byte(`{"exportInfo":`), b...)
+	head = append(head, ',')
+	head = append(head, key...)
+	return append(head, ":[\n"...), nil
+}
+
+// Header returns the bytes that open the export (the first chunk's start).
+// The caller must not modify them.
+func (e *Encoder) Header() []byte { return e.header }
+
+// Footer returns the bytes that close the export (the last chunk's end).
+// The caller must not modify them.
+func (e *Encoder) Footer() []byte { return e.footer }
+
+// Append appends record n (0-based, counted over the whole export) to dst.
+func (e *Encoder) Append(dst []byte, doc bson.Raw, n int64) ([]byte, error) {
+	switch e.kind {
+	case request.CSV:
+		return e.appendRow(dst, doc)
+	case request.JSON:
+		if n > 0 {
+			dst = append(dst, ",\n"...)
+		}
+	}
+	var err error
+	if len(e.hidden) > 0 {
+		dst, err = e.appendVisible(dst, doc)
+	} else {
+		dst, err = extjson.AppendDocument(dst, doc, e.canonical)
+	}
+	if err != nil {
+		return dst, err
+	}
+	if e.kind == request.NDJSON {
+		dst = append(dst, '\n')
+	}
+	return dst, nil
+}
+
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// appendVisible encodes doc without the fields that were projected only to
+// read the sort key.
+func (e *Encoder) appendVisible(dst []byte, doc bson.Raw) ([]byte, error) {
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	idx, buf := bsoncore.AppendDocumentStart((*bp)[:0])
+	elems, err := bsoncore.Document(doc).Elements()
+	if err != nil {
+		return dst, fmt.Errorf("%w: %v", extjson.ErrMalformed, err)
+	}
+	for _, el := range elems {
+		if !contains(e.hidden, el.Key()) {
+			buf = append(buf, el...)
+		}
+	}
+	buf, err = bsoncore.AppendDocumentEnd(buf, idx)
+	if err != nil {
+		return dst, err
+	}
+	*bp = buf
+	return extjson.AppendDocument(dst, bson.Raw(buf), e.canonical)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

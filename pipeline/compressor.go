@@ -1,0 +1,280 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/request"
+)
+
+// partBytes is how much compressed output the compressor gathers before
+// handing it to the writer.
+const partBytes = 256 << 10
+
+// part is compressed bytes of one chunk. The last part of a chunk has seal
+// set, with the chunk's description (the writer fills in the file's size
+// and digest).
+type part struct {
+	chunk int
+	data  []byte
+	seal  *chunker.Chunk
+	final bool
+}
+
+var partPool = sync.Pool{New: func() any { return &part{data: make([]byte, 0, partBytes+64<<10)} }}
+
+// frame compresses one chunk into one zstd frame or gzip member (or copies
+// it, without compression).
+type frame interface {
+	io.Writer
+	// Reset starts a new frame that writes to w.
+	Reset(w io.Writer)
+	// Close ends the frame.
+	Close() error
+}
+
+type plain struct{ w io.Writer }
+
+func (p *plain) Write(b []byte) (int, error) { return p.w.Write(b) }
+func (p *plain) Reset(w io.Writer)           { p.w = w }
+func (p *plain) Close() error                { return nil }
+
+// zstdFrame adapts the zstd encoder, whose Reset has no error.
+type zstdFrame struct{ *zstd.Encoder }
+
+func newFrame(c request.Compression, level int) (frame, error) {
+	switch c {
+	case request.Zstd, "":
+		lvl := zstd.SpeedDefault
+		if level != 0 {
+			lvl = zstd.EncoderLevelFromZstd(level)
+		}
+		// One goroutine: the frame's bytes must not depend on the machine,
+		// and the pipeline's parallelism is in the encoder pool.
+		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(lvl), zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			return nil, err
+		}
+		return zstdFrame{enc}, nil
+	case request.Gzip:
+		if level == 0 {
+			level = gzip.DefaultCompression
+		}
+		return gzip.NewWriterLevel(io.Discard, level)
+	case request.None:
+		return &plain{}, nil
+	}
+	return nil, fmt.Errorf("%w: unknown compression %q", ErrConfig, c)
+}
+
+// compressor restores record order, cuts chunks and compresses them.
+type compressor struct {
+	cfg   *Config
+	frame frame
+	keys  *keyMaker
+	sink  sink
+
+	open     bool
+	cur      chunker.Chunk
+	index    int   // next chunk's index
+	next     int64 // export-wide index of the next record
+	produced int   // chunks this run
+}
+
+func newCompressor(cfg *Config) (*compressor, error) {
+	f, err := newFrame(cfg.Compression, cfg.Level)
+	if err != nil {
+		return nil, err
+	}
+	return &compressor{cfg: cfg, frame: f, keys: newKeyMaker(cfg.SortKeys), index: cfg.Start.Chunk, next: cfg.Start.Record}, nil
+}
+
+func (c *compressor) run(ctx context.Context, ordered <-chan *job, parts chan<- *part) error {
+	defer close(parts)
+	c.sink = sink{ctx: ctx, out: parts}
+	for {
+		j, ok, err := recv(ctx, ordered)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return c.finish()
+		}
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		if j.err != nil {
+			return j.err
+		}
+		err = c.cut(j)
+		c.cfg.Stats.Records.Add(int64(len(j.encEnds)))
+		j.release()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// cut sends a job's records to the chunks they belong to.
+func (c *compressor) cut(j *job) error {
+	start := 0 // start of the run of records not yet written
+	pos := 0   // end of the previous record
+	for i, end := range j.encEnds {
+		size := int64(end - pos)
+		if c.open && c.cur.Records > 0 && c.cur.RawBytes+size > c.cfg.ChunkBytes {
+			if err := c.write(j.enc[start:pos]); err != nil {
+				return err
+			}
+			start = pos
+			if i > 0 { // else the previous job already set it
+				c.cur.LastKey = c.keys.key(j.raw.doc(i - 1))
+			}
+			if err := c.seal(false); err != nil {
+				return err
+			}
+		}
+		if !c.open {
+			if err := c.begin(); err != nil {
+				return err
+			}
+		}
+		if c.cur.Records == 0 {
+			c.cur.FirstKey = c.keys.key(j.raw.doc(i))
+		}
+		c.cur.Records++
+		c.cur.RawBytes += size
+		c.next++
+		pos = end
+		if c.cur.Records >= c.cfg.ChunkRecords || c.cur.RawBytes >= c.cfg.ChunkBytes {
+			if err := c.write(j.enc[start:pos]); err != nil {
+				return err
+			}
+			start = pos
+			c.cur.LastKey = c.keys.key(j.raw.doc(i))
+			if err := c.seal(false); err != nil {
+				return err
+			}
+		}
+	}
+	if c.open && start < pos {
+		if err := c.write(j.enc[start:pos]); err != nil {
+			return err
+		}
+		c.cur.LastKey = c.keys.key(j.raw.doc(len(j.encEnds) - 1))
+	}
+	return nil
+}
+
+// begin opens the next chunk; the first chunk of an export starts with
+// the format's header.
+func (c *compressor) begin() error {
+	c.open = true
+	c.cur = chunker.Chunk{Index: c.index, Name: chunker.Name(c.index, c.cfg.Ext)}
+	c.sink.chunk = c.index
+	c.frame.Reset(&c.sink)
+	if c.index == 0 {
+		head := c.cfg.Encoder.Header()
+		c.cur.RawBytes += int64(len(head))
+		return c.write(head)
+	}
+	return nil
+}
+
+func (c *compressor) write(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := c.frame.Write(b); err != nil {
+		return fmt.Errorf("compress chunk %d: %w", c.cur.Index, err)
+	}
+	return nil
+}
+
+// seal ends the open chunk's frame and hands its last part to the writer.
+func (c *compressor) seal(final bool) error {
+	if err := c.frame.Close(); err != nil {
+		return fmt.Errorf("compress chunk %d: %w", c.cur.Index, err)
+	}
+	meta := c.cur
+	if meta.FirstKey == nil {
+		meta.FirstKey, meta.LastKey = json.RawMessage("null"), json.RawMessage("null")
+	}
+	if err := c.sink.flush(&meta, final); err != nil {
+		return err
+	}
+	c.open = false
+	c.index++
+	c.produced++
+	return nil
+}
+
+// finish closes the export after the last record: the open chunk gets the
+// footer; with no open chunk, a chunk is still written when the format has
+// a footer or the export would otherwise have no chunk at all.
+func (c *compressor) finish() error {
+	foot := c.cfg.Encoder.Footer()
+	if !c.open {
+		if len(foot) == 0 && !(c.index == 0 && c.produced == 0) {
+			return nil
+		}
+		if err := c.begin(); err != nil {
+			return err
+		}
+	}
+	c.cur.RawBytes += int64(len(foot))
+	if err := c.write(foot); err != nil {
+		return err
+	}
+	return c.seal(true)
+}
+
+// sink gathers compressed bytes into parts for the writer.
+type sink struct {
+	ctx   context.Context
+	out   chan<- *part
+	chunk int
+	cur   *part
+}
+
+func (s *sink) Write(b []byte) (int, error) {
+	n := len(b)
+	for len(b) > 0 {
+		if s.cur == nil {
+			s.cur = partPool.Get().(*part)
+			s.cur.chunk, s.cur.data, s.cur.seal = s.chunk, s.cur.data[:0], nil
+		}
+		room := partBytes - len(s.cur.data)
+		if room <= 0 {
+			if err := s.flush(nil, false); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		k := min(room, len(b))
+		s.cur.data = append(s.cur.data, b[:k]...)
+		b = b[k:]
+	}
+	return n, nil
+}
+
+// flush sends the current part; seal marks it as the chunk's last, final
+// as the export's last.
+func (s *sink) flush(seal *chunker.Chunk, final bool) error {
+	if s.cur == nil {
+		s.cur = partPool.Get().(*part)
+		s.cur.data = s.cur.data[:0]
+	}
+	p := s.cur
+	s.cur = nil
+	p.chunk, p.seal, p.final = s.chunk, seal, final
+	return send(s.ctx, s.out, p)
+}

@@ -1,0 +1,39 @@
+// Package pipeline streams documents from a source into sealed, compressed
+// chunk files, in four stages that run concurrently:
+//
+//	Source ──► reader ──work (cap W)────► encoder ×W ──┐ closes job.done
+//	             │                                      │
+//	             └──ordered (cap W)──► compressor ◄─────┘ waits job.done in order
+//	                                       │
+//	                                   parts (cap 2)
+//	                                       ▼
+//	                                    writer ──► chunk files, Commit hook
+//
+// What the channels carry and who closes them:
+//
+//   - reader copies up to BatchSize documents (or batchBytes bytes) into a
+//     rawBatch, wraps it in a job, and puts the job on ordered first, then
+//     on work. It owns and closes both channels.
+//   - encoder workers take jobs from work, encode every record into the
+//     job's buffer, and close job.done. They own no channel.
+//   - compressor takes jobs from ordered in read order and waits for each
+//     job's done, so order is restored without a reorder buffer. It cuts the
+//     encoded stream into chunks (at the first of ChunkRecords or ChunkBytes,
+//     always on a record boundary), compresses each chunk as one zstd frame
+//     or gzip member, and sends the compressed bytes as parts to the writer;
+//     the last part of a chunk carries its description. It owns and closes
+//     parts, and returns each job's buffers to their pools.
+//   - writer writes parts to the chunk's temporary file, seals it (sync,
+//     rename, directory sync) and only then calls Commit: what Commit
+//     records is durable.
+//
+// Memory is bounded by design: at most 2W+2 jobs exist at once (W in work,
+// W in ordered, one in the reader's hands, one in the compressor's), each
+// at most batchBytes of documents plus their encoding, and at most three
+// parts of partBytes. Nothing grows with the collection.
+//
+// The first error of any stage cancels the others through one errgroup,
+// and Run returns it naming the stage and the chunk or record. A chunk
+// file that was not sealed is removed; one that was sealed stays, and was
+// committed or will be found by recovery.
+package pipeline

@@ -1,0 +1,142 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Source yields raw documents in export order.
+type Source interface {
+	// Next returns the next document, or io.EOF after the last one. The
+	// returned bytes are valid only until the following call.
+	Next(ctx context.Context) (bson.Raw, error)
+}
+
+// batchBytes bounds a rawBatch's documents, so that a batch of very large
+// documents cannot hold more memory than a batch of tasks.
+const batchBytes = 4 << 20
+
+// rawBatch holds consecutive documents copied from the source.
+type rawBatch struct {
+	// first is the export-wide index of the first document.
+	first int64
+	buf   []byte
+	// ends[i] is where document i ends in buf.
+	ends []int
+}
+
+func (b *rawBatch) len() int { return len(b.ends) }
+
+func (b *rawBatch) doc(i int) bson.Raw {
+	start := 0
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return bson.Raw(b.buf[start:b.ends[i]])
+}
+
+// job is one batch on its way through the encoders. The reader puts it on
+// the ordered channel before the work channel; an encoder closes done when
+// enc and encEnds are filled or err is set.
+type job struct {
+	raw     *rawBatch
+	enc     []byte
+	encEnds []int
+	err     error
+	done    chan struct{}
+}
+
+var batchPool = sync.Pool{New: func() any { return &rawBatch{} }}
+var encPool = sync.Pool{New: func() any { return &job{} }}
+
+func newJob(raw *rawBatch) *job {
+	j := encPool.Get().(*job)
+	j.raw, j.err, j.done = raw, nil, make(chan struct{})
+	j.enc, j.encEnds = j.enc[:0], j.encEnds[:0]
+	return j
+}
+
+// release returns the job's buffers to their pools.
+func (j *job) release() {
+	raw := j.raw
+	raw.buf, raw.ends = raw.buf[:0], raw.ends[:0]
+	batchPool.Put(raw)
+	j.raw = nil
+	encPool.Put(j)
+}
+
+// reader copies documents from the source into batches.
+type reader struct {
+	src       Source
+	batchSize int
+	next      int64 // export-wide index of the next document
+}
+
+func (r *reader) run(ctx context.Context, work, ordered chan<- *job) error {
+	defer close(work)
+	defer close(ordered)
+	for {
+		b := batchPool.Get().(*rawBatch)
+		b.first = r.next
+		eof, err := r.fill(ctx, b)
+		if err != nil {
+			return fmt.Errorf("read record %d: %w", r.next, err)
+		}
+		if b.len() == 0 {
+			batchPool.Put(b)
+			return nil
+		}
+		j := newJob(b)
+		if err := send(ctx, ordered, j); err != nil {
+			return err
+		}
+		if err := send(ctx, work, j); err != nil {
+			return err
+		}
+		if eof {
+			return nil
+		}
+	}
+}
+
+// fill copies documents into b until it is full or the source ends.
+func (r *reader) fill(ctx context.Context, b *rawBatch) (eof bool, err error) {
+	for b.len() < r.batchSize && len(b.buf) < batchBytes {
+		doc, err := r.src.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		b.buf = append(b.buf, doc...)
+		b.ends = append(b.ends, len(b.buf))
+		r.next++
+	}
+	return false, nil
+}
+
+// send puts v on ch unless ctx ends first.
+func send[T any](ctx context.Context, ch chan<- T, v T) error {
+	select {
+	case ch <- v:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// recv takes a value from ch; ok is false once ch is closed and drained.
+func recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
+	select {
+	case v, ok = <-ch:
+		return v, ok, nil
+	case <-ctx.Done():
+		return v, false, context.Cause(ctx)
+	}
+}

@@ -1,0 +1,331 @@
+package request
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Plan is a checked request with every default applied: all that an export
+// needs to run, and all that its output depends on (with the export's
+// creation time). Plans are kept in checkpoints and must not change meaning
+// between versions.
+type Plan struct {
+	Database    string      `json:"database"`
+	Collection  string      `json:"collection"`
+	Format      Format      `json:"format"`
+	Compression Compression `json:"compression"`
+	// Canonical selects canonical Extended JSON over relaxed.
+	Canonical bool `json:"canonical"`
+	// Filter is the query, nil for all documents.
+	Filter bson.D `json:"-"`
+	// Sort is the resolved sort; its last key is always _id.
+	Sort bson.D `json:"-"`
+	// SortKeys are Sort's field paths and directions, in order.
+	SortKeys []SortKey `json:"sortKeys"`
+	// Fields are the requested field paths; nil means all fields.
+	Fields []string `json:"fields,omitempty"`
+	// Projection is what the cursor asks for: Fields plus the sort paths
+	// that Fields lacks (nil when Fields is nil).
+	Projection bson.D `json:"-"`
+	// Hidden are top-level fields that the projection adds only for the
+	// sort key; document encoders leave them out.
+	Hidden       []string `json:"hidden,omitempty"`
+	ChunkRecords int64    `json:"chunkRecords"`
+	ChunkBytes   int64    `json:"chunkBytes"`
+	BatchSize    int32    `json:"batchSize"`
+	// ProgressEvery is how many records pass between progress events.
+	ProgressEvery int64 `json:"progressEvery"`
+	FormulaGuard  bool  `json:"formulaGuard"`
+	// ArrayKey names the json envelope's array.
+	ArrayKey string `json:"arrayKey"`
+}
+
+// SortKey is one component of the export order.
+type SortKey struct {
+	Path string `json:"path"`
+	// Desc is true for a descending component.
+	Desc bool `json:"desc,omitempty"`
+}
+
+// refused are the query operators that run code on the server.
+var refused = map[string]bool{"$where": true, "$function": true, "$accumulator": true}
+
+// namespace names: what MongoDB allows, minus what would surprise in a path.
+var (
+	dbName   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
+	collName = regexp.MustCompile(`^[^\x00$]{1,255}$`)
+	arrayKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+)
+
+// Compile checks r and resolves it into a Plan. The error, if any, is a
+// *FieldError naming the first wrong field.
+func Compile(r *Request) (*Plan, error) {
+	p := &Plan{
+		Database:      r.Database,
+		Collection:    r.Collection,
+		Format:        r.Format,
+		Compression:   r.Compression,
+		ChunkRecords:  r.ChunkRecords,
+		ChunkBytes:    r.ChunkBytes,
+		ProgressEvery: r.ProgressEvery,
+		FormulaGuard:  r.CSVFormulaGuard == nil || *r.CSVFormulaGuard,
+		ArrayKey:      r.ArrayKey,
+	}
+	applyDefaults(p, r)
+
+	if !dbName.MatchString(p.Database) {
+		return nil, fieldErr("database", "must be 1 to 63 letters, digits, '_' or '-', got %q", p.Database)
+	}
+	if !collName.MatchString(p.Collection) || strings.HasPrefix(p.Collection, "system.") {
+		return nil, fieldErr("collection", "must be a collection name (1 to 255 bytes, no '$' or NUL, not system.*), got %q", p.Collection)
+	}
+	if !p.Format.valid() {
+		return nil, fieldErr("format", "unknown format %q (one of %s)", p.Format, oneOf(NDJSON, JSON, CSV))
+	}
+	if !p.Compression.valid() {
+		return nil, fieldErr("compression", "unknown compression %q (one of %s)", p.Compression, oneOf(Zstd, Gzip, None))
+	}
+	switch r.JSONFormat {
+	case "", "relaxed":
+	case "canonical":
+		p.Canonical = true
+	default:
+		return nil, fieldErr("jsonFormat", "unknown Extended JSON mode %q (one of \"relaxed\", \"canonical\")", r.JSONFormat)
+	}
+	if p.ChunkRecords < 1 || p.ChunkRecords > MaxChunkRecords {
+		return nil, fieldErr("chunkRecords", "must be between 1 and %d, got %d", MaxChunkRecords, p.ChunkRecords)
+	}
+	if p.ChunkBytes < MinChunkBytes || p.ChunkBytes > MaxChunkBytes {
+		return nil, fieldErr("chunkBytes", "must be between %d and %d, got %d", MinChunkBytes, MaxChunkBytes, p.ChunkBytes)
+	}
+	if r.BatchSize < 0 || r.BatchSize > MaxBatchSize {
+		return nil, fieldErr("batchSize", "must be between 1 and %d, got %d", MaxBatchSize, r.BatchSize)
+	}
+	if p.ProgressEvery < 1 {
+		return nil, fieldErr("progressEvery", "must be at least 1, got %d", p.ProgressEvery)
+	}
+	if !arrayKey.MatchString(p.ArrayKey) {
+		return nil, fieldErr("arrayKey", "must be a plain identifier, got %q", p.ArrayKey)
+	}
+
+	filter, err := parseExtJSON("filter", r.Filter)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkQuery("filter", filter); err != nil {
+		return nil, err
+	}
+	p.Filter = filter
+
+	if err := compileSort(p, r.Sort); err != nil {
+		return nil, err
+	}
+	if err := compileFields(p, r.Fields); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// applyDefaults fills what the request left out, in one place.
+func applyDefaults(p *Plan, r *Request) {
+	if p.Format == "" {
+		p.Format = NDJSON // the lossless one, as mongoexport's default
+	}
+	if p.Compression == "" {
+		p.Compression = Zstd // fast enough not to slow the pipeline, and small
+	}
+	if p.ChunkRecords == 0 {
+		p.ChunkRecords = DefaultChunkRecords // about 40 MB of tasks: a download that finishes
+	}
+	if p.ChunkBytes == 0 {
+		p.ChunkBytes = DefaultChunkBytes // a bound for documents much larger than tasks
+	}
+	p.BatchSize = int32(r.BatchSize)
+	if p.BatchSize == 0 {
+		p.BatchSize = DefaultBatchSize // what the old service used; larger gains little
+	}
+	if p.ProgressEvery == 0 {
+		p.ProgressEvery = DefaultProgressEvery // the old service's event rate
+	}
+	if p.ArrayKey == "" {
+		p.ArrayKey = "documents"
+	}
+}
+
+// checkQuery refuses operators and values that run code on the server,
+// anywhere in the query.
+func checkQuery(field string, v any) error {
+	switch v := v.(type) {
+	case bson.D:
+		for _, e := range v {
+			if refused[e.Key] {
+				return fieldErr(field+"."+e.Key, "operator %s runs code on the server and is refused", e.Key)
+			}
+			if err := checkQuery(field+"."+e.Key, e.Value); err != nil {
+				return err
+			}
+		}
+	case bson.A:
+		for i, x := range v {
+			if err := checkQuery(field+"["+strconv.Itoa(i)+"]", x); err != nil {
+				return err
+			}
+		}
+	case bson.JavaScript, bson.CodeWithScope:
+		return fieldErr(field, "JavaScript values are refused")
+	}
+	return nil
+}
+
+// checkPath says what is wrong with a field path, if anything.
+func checkPath(path string) string {
+	switch {
+	case path == "":
+		return "empty field path"
+	case len(path) > maxFieldPathLen:
+		return "field path longer than 1024 bytes"
+	case strings.ContainsRune(path, 0):
+		return "field path contains a NUL byte"
+	}
+	for seg := range strings.SplitSeq(path, ".") {
+		switch {
+		case seg == "":
+			return fmt.Sprintf("field path %q has an empty segment", path)
+		case strings.HasPrefix(seg, "$"):
+			return fmt.Sprintf("field path %q has a segment starting with '$'", path)
+		}
+	}
+	return ""
+}
+
+func compileSort(p *Plan, raw []byte) error {
+	sort, err := parseExtJSON("sort", raw)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	hasID := false
+	for _, e := range sort {
+		field := "sort." + e.Key
+		if msg := checkPath(e.Key); msg != "" {
+			return fieldErr(field, "%s", msg)
+		}
+		if seen[e.Key] {
+			return fieldErr(field, "appears twice")
+		}
+		seen[e.Key] = true
+		dir, ok := direction(e.Value)
+		if !ok {
+			return fieldErr(field, "must be 1 (ascending) or -1 (descending), got %v", e.Value)
+		}
+		p.Sort = append(p.Sort, bson.E{Key: e.Key, Value: int32(dir)})
+		p.SortKeys = append(p.SortKeys, SortKey{Path: e.Key, Desc: dir < 0})
+		if e.Key == "_id" {
+			hasID = true
+			break // _id is unique: later keys could never decide anything
+		}
+	}
+	if !hasID {
+		p.Sort = append(p.Sort, bson.E{Key: "_id", Value: int32(1)})
+		p.SortKeys = append(p.SortKeys, SortKey{Path: "_id"})
+	}
+	return nil
+}
+
+func direction(v any) (int, bool) {
+	var f float64
+	switch v := v.(type) {
+	case int32:
+		f = float64(v)
+	case int64:
+		f = float64(v)
+	case float64:
+		f = v
+	case string:
+		switch strings.ToLower(v) {
+		case "asc", "ascending":
+			return 1, true
+		case "desc", "descending":
+			return -1, true
+		}
+		return 0, false
+	default:
+		return 0, false
+	}
+	switch f {
+	case 1:
+		return 1, true
+	case -1:
+		return -1, true
+	}
+	return 0, false
+}
+
+// covers reports whether the projected path f returns the path s.
+func covers(f, s string) bool { return f == s || strings.HasPrefix(s, f+".") }
+
+func topSegment(path string) string {
+	top, _, _ := strings.Cut(path, ".")
+	return top
+}
+
+func compileFields(p *Plan, fields []string) error {
+	if len(fields) == 0 {
+		if p.Format == CSV {
+			return fieldErr("fields", "csv needs the list of fields to make columns of")
+		}
+		return nil
+	}
+	if len(fields) > maxFields {
+		return fieldErr("fields", "at most %d fields, got %d", maxFields, len(fields))
+	}
+	for i, f := range fields {
+		name := "fields[" + strconv.Itoa(i) + "]"
+		if msg := checkPath(f); msg != "" {
+			return fieldErr(name, "%s", msg)
+		}
+		for j, g := range fields[:i] {
+			if covers(g, f) || covers(f, g) {
+				return fieldErr(name, "%q overlaps fields[%d] %q", f, j, g)
+			}
+		}
+	}
+	p.Fields = append([]string(nil), fields...)
+	for _, f := range fields {
+		p.Projection = append(p.Projection, bson.E{Key: f, Value: int32(1)})
+	}
+	// The sort key must come back with each document; what the fields lack
+	// is projected too and, for the document formats, hidden again.
+	for _, k := range p.SortKeys {
+		if k.Path == "_id" || coveredBy(fields, k.Path) {
+			continue
+		}
+		top := topSegment(k.Path)
+		if p.Format != CSV {
+			for _, f := range fields {
+				if topSegment(f) == top {
+					return fieldErr("sort."+k.Path, "sort path is not among the fields but shares %q with field %q: add it to fields", top, f)
+				}
+			}
+			if !slices.Contains(p.Hidden, top) {
+				p.Hidden = append(p.Hidden, top)
+			}
+		}
+		p.Projection = append(p.Projection, bson.E{Key: k.Path, Value: int32(1)})
+	}
+	return nil
+}
+
+func coveredBy(fields []string, path string) bool {
+	for _, f := range fields {
+		if covers(f, path) {
+			return true
+		}
+	}
+	return false
+}
