@@ -1,6 +1,8 @@
 package format
 
 import (
+	"encoding/binary"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -33,10 +35,12 @@ func (e *Encoder) appendRow(dst []byte, doc bson.Raw) ([]byte, error) {
 // RFC 4180 needs it, anything else as relaxed Extended JSON.
 func (e *Encoder) appendValue(dst []byte, v bson.RawValue) ([]byte, error) {
 	switch v.Type {
-	case bson.TypeString:
-		return appendCell(dst, v.StringValue(), e.guard), nil
-	case bson.TypeSymbol:
-		return appendCell(dst, v.Symbol(), e.guard), nil
+	case bson.TypeString, bson.TypeSymbol:
+		s, ok := rawString(v.Value)
+		if !ok {
+			return dst, fmt.Errorf("%w: bad string", extjson.ErrMalformed)
+		}
+		return appendCell(dst, s, e.guard), nil
 	case bson.TypeNull, bson.TypeUndefined:
 		return dst, nil
 	case bson.TypeObjectID:
@@ -65,8 +69,22 @@ func (e *Encoder) appendValue(dst []byte, v bson.RawValue) ([]byte, error) {
 	if !needsQuote(out[start:]) {
 		return out, nil
 	}
-	text := string(out[start:])
+	// Quote in place: the text moves right by one, then each quote doubles.
+	text := append([]byte(nil), out[start:]...)
 	return appendCell(out[:start], text, false), nil
+}
+
+// rawString is the bytes of a BSON string value (int32 length, bytes, NUL),
+// without copying.
+func rawString(v []byte) ([]byte, bool) {
+	if len(v) < 5 {
+		return nil, false
+	}
+	n := int(int32(binary.LittleEndian.Uint32(v)))
+	if n < 1 || n > len(v)-4 || v[4+n-1] != 0 {
+		return nil, false
+	}
+	return v[4 : 4+n-1], true
 }
 
 const hexDigits = "0123456789abcdef"
@@ -81,8 +99,9 @@ func appendHex(dst, b []byte) []byte {
 func appendDate(dst []byte, ms int64) []byte {
 	t := time.UnixMilli(ms).UTC()
 	if y := t.Year(); y < 0 || y > 9999 {
-		// ISO-8601 has no four-digit form for these; keep the exact instant.
-		return strconv.AppendInt(dst, ms, 10)
+		// ISO-8601's expanded years, as JavaScript's toISOString writes them.
+		dst = fmt.Appendf(dst, "%+07d", y)
+		return t.AppendFormat(dst, "-01-02T15:04:05.000Z07:00")
 	}
 	return t.AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
 }
@@ -121,7 +140,7 @@ func formulaStart(c byte) bool {
 // appendCell appends s as one RFC 4180 cell, quoted when it holds a comma,
 // a quote or a line break, and with a leading ' when guard is set and a
 // spreadsheet would read it as a formula.
-func appendCell(dst []byte, s string, guard bool) []byte {
+func appendCell[T string | []byte](dst []byte, s T, guard bool) []byte {
 	guarded := guard && len(s) > 0 && formulaStart(s[0])
 	quote := false
 	for i := 0; i < len(s); i++ {
@@ -153,7 +172,7 @@ func appendCell(dst []byte, s string, guard bool) []byte {
 	return append(dst, '"')
 }
 
-func indexQuote(s string) int {
+func indexQuote[T string | []byte](s T) int {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '"' {
 			return i

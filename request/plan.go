@@ -290,14 +290,24 @@ func compileFields(p *Plan, fields []string) error {
 			return fieldErr(name, "%s", msg)
 		}
 		for j, g := range fields[:i] {
-			if covers(g, f) || covers(f, g) {
-				return fieldErr(name, "%q overlaps fields[%d] %q", f, j, g)
+			if f == g {
+				return fieldErr(name, "%q repeats fields[%d]", f, j)
 			}
 		}
 	}
 	p.Fields = append([]string(nil), fields...)
-	for _, f := range fields {
-		p.Projection = append(p.Projection, bson.E{Key: f, Value: int32(1)})
+	// The projection names each path once: "a" already returns "a.b", and
+	// MongoDB refuses both together.
+	for i, f := range fields {
+		inner := false
+		for j, g := range fields {
+			if i != j && covers(g, f) && g != f {
+				inner = true
+			}
+		}
+		if !inner {
+			p.Projection = append(p.Projection, bson.E{Key: f, Value: int32(1)})
+		}
 	}
 	// The sort key must come back with each document; what the fields lack
 	// is projected too and, for the document formats, hidden again.

@@ -136,7 +136,7 @@ func position(data []byte, off int64) (line, col int) {
 	}
 	before := data[:off]
 	line = bytes.Count(before, []byte{'\n'}) + 1
-	col = int(off) - bytes.LastIndexByte(before, '\n')
+	col = int(off) - (bytes.LastIndexByte(before, '\n') + 1)
 	return line, col
 }
 
