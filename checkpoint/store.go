@@ -1,12 +1,14 @@
 package checkpoint
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -93,6 +95,17 @@ func Open(path string) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("open checkpoint store %s: %w", path, err), db.Close())
 	}
 	return &Store{db: db}, nil
+}
+
+// Check runs bbolt's consistency check over the whole file.
+func (s *Store) Check() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // Close closes the store.
@@ -305,4 +318,13 @@ func putExport(tx *bolt.Tx, e *Export) error {
 
 func chunkKey(i int) []byte {
 	return binary.BigEndian.AppendUint32(nil, uint32(i))
+}
+
+func sortByCreation(es []*Export) {
+	slices.SortStableFunc(es, func(a, b *Export) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
 }
