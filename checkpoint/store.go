@@ -229,8 +229,8 @@ func (s *Store) SetState(id, state, msg string, at time.Time) error {
 		case chunker.StateRunning:
 			if e.StartedAt == nil {
 				e.StartedAt = &at
-			} else if e.State != chunker.StateRunning {
-				e.Resumes++
+			} else {
+				e.Resumes++ // after a stop, a failure or a crash
 			}
 			e.FinishedAt = nil
 		case chunker.StateQueued:

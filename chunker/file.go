@@ -40,9 +40,14 @@ type File struct {
 	hooks Hooks
 }
 
-// Hooks are called at each step of sealing a chunk; the crash tests use
-// them to stop the process between steps. A nil hook is skipped.
+// Hooks are called at each step of writing and sealing a chunk; the crash
+// and fault tests use them to stop the process between steps or to fail a
+// write. A nil hook is skipped.
 type Hooks struct {
+	// BeforeWrite may fail a write of n bytes to chunk name that already
+	// holds written bytes (fault injection: a full disk).
+	BeforeWrite func(name string, written int64, n int) error
+	// AfterWrite, AfterSync and AfterRename run after each step of Seal.
 	AfterWrite, AfterSync, AfterRename func(name string)
 }
 
@@ -62,6 +67,11 @@ func Create(dir, name string, hooks Hooks) (*File, error) {
 
 // Write writes p to the chunk.
 func (c *File) Write(p []byte) (int, error) {
+	if c.hooks.BeforeWrite != nil {
+		if err := c.hooks.BeforeWrite(c.name, c.n, len(p)); err != nil {
+			return 0, &os.PathError{Op: "write", Path: filepath.Join(c.dir, c.temp), Err: err}
+		}
+	}
 	n, err := c.f.Write(p)
 	c.h.Write(p[:n])
 	c.n += int64(n)

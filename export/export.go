@@ -121,8 +121,14 @@ func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder,
 			return false, fmt.Errorf("%w: export %s last key: %v", checkpoint.ErrCorrupt, id, err)
 		}
 	}
+	var unstorable pipeline.TypeSet
+	if last != nil {
+		if unstorable, err = Unstorable(ctx, env.Client); err != nil {
+			return false, err
+		}
+	}
 	coll := env.Client.Database(p.Database).Collection(p.Collection)
-	cur, err := pipeline.Find(ctx, coll, p, last)
+	cur, err := pipeline.Find(ctx, coll, p, last, unstorable)
 	if err != nil {
 		return false, fmt.Errorf("open cursor: %w", err)
 	}

@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
+	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
 
@@ -64,4 +66,17 @@ func Total(ctx context.Context, client *mongo.Client, p *request.Plan) (n int64,
 		return 0, false, err
 	}
 	return n, true, nil
+}
+
+// Unstorable asks the server which BSON types it cannot store (see
+// pipeline.After): none for MongoDB, FerretDB's list for FerretDB.
+func Unstorable(ctx context.Context, client *mongo.Client) (pipeline.TypeSet, error) {
+	var info bson.M
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return nil, fmt.Errorf("buildInfo: %w", err)
+	}
+	if _, ok := info["ferretdbVersion"]; ok {
+		return pipeline.FerretDBUnstorable, nil
+	}
+	return nil, nil
 }

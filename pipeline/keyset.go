@@ -65,11 +65,22 @@ var bracketTypes = [][]int32{
 
 const nullBracket = 1
 
+// TypeSet is a set of $type codes.
+type TypeSet map[int32]bool
+
+// FerretDBUnstorable are the BSON types that FerretDB refuses to store (and
+// whose $type codes it refuses to parse): minKey, maxKey, undefined,
+// dbPointer, JavaScript, symbol, JavaScript with scope and decimal128. No
+// record on such a server has them, so conditions can leave them out.
+var FerretDBUnstorable = TypeSet{-1: true, 127: true, 6: true, 12: true, 13: true, 14: true, 15: true, 19: true}
+
 // After is the condition that matches exactly the records that come after
 // the record whose sort key is last (a key document as keyMaker makes it,
 // with a missing field left out), in the order of keys. It is exact for
 // missing, null and mixed-type sort values, ascending or descending.
-func After(keys []request.SortKey, last bson.Raw) (bson.D, error) {
+// unstorable lists $type codes the server cannot hold, which the condition
+// leaves out (nil for MongoDB).
+func After(keys []request.SortKey, last bson.Raw, unstorable TypeSet) (bson.D, error) {
 	var or bson.A
 	var equal bson.A
 	for _, k := range keys {
@@ -81,7 +92,7 @@ func After(keys []request.SortKey, last bson.Raw) (bson.D, error) {
 			return nil, fmt.Errorf("%w: %s", ErrArraySortKey, k.Path)
 		}
 		term := append(bson.A{}, equal...)
-		term = append(term, after(k.Path, v, k.Desc))
+		term = append(term, after(k.Path, v, k.Desc, unstorable))
 		or = append(or, bson.D{{Key: "$and", Value: term}})
 		equal = append(equal, bson.D{{Key: k.Path, Value: bson.D{{Key: "$eq", Value: v}}}})
 	}
@@ -89,7 +100,7 @@ func After(keys []request.SortKey, last bson.Raw) (bson.D, error) {
 }
 
 // after matches the values of path that sort strictly after v.
-func after(path string, v bson.RawValue, desc bool) bson.D {
+func after(path string, v bson.RawValue, desc bool, unstorable TypeSet) bson.D {
 	b := bracket(v.Type)
 	var terms bson.A
 	// Within v's bracket.
@@ -114,7 +125,9 @@ func after(path string, v bson.RawValue, desc bool) bson.D {
 	for i, ts := range bracketTypes {
 		if (!desc && i > b) || (desc && i < b) {
 			for _, t := range ts {
-				types = append(types, t)
+				if !unstorable[t] {
+					types = append(types, t)
+				}
 			}
 			withMissing = withMissing || i == nullBracket
 		}

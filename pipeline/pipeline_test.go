@@ -388,7 +388,7 @@ func TestEmptyExport(t *testing.T) {
 
 func ExampleAfter() {
 	last, _ := bson.Marshal(bson.D{{Key: "priority", Value: "high"}, {Key: "_id", Value: int32(7)}})
-	cond, _ := pipeline.After([]request.SortKey{{Path: "priority", Desc: true}, {Path: "_id"}}, last)
+	cond, _ := pipeline.After([]request.SortKey{{Path: "priority", Desc: true}, {Path: "_id"}}, last, nil)
 	out, _ := bson.MarshalExtJSON(cond, false, false)
 	fmt.Println(string(out))
 	// Output:

@@ -19,14 +19,14 @@ type Cursor struct {
 // Find opens the cursor of plan p on coll: its filter, projection and
 // sort (which always ends with _id, so the order is total), in batches of
 // p.BatchSize. With a last key (see After), the cursor starts just after
-// that record: a seek, not a skip.
-func Find(ctx context.Context, coll *mongo.Collection, p *request.Plan, last bson.Raw) (*Cursor, error) {
+// that record: a seek, not a skip. unstorable is passed to After.
+func Find(ctx context.Context, coll *mongo.Collection, p *request.Plan, last bson.Raw, unstorable TypeSet) (*Cursor, error) {
 	filter := p.Filter
 	if filter == nil {
 		filter = bson.D{}
 	}
 	if last != nil {
-		cond, err := After(p.SortKeys, last)
+		cond, err := After(p.SortKeys, last, unstorable)
 		if err != nil {
 			return nil, err
 		}
