@@ -105,6 +105,12 @@ func (c *compressor) run(ctx context.Context, ordered <-chan *job, parts chan<- 
 			return err
 		}
 		if !ok {
+			// The reader stopped without reaching the end: it failed and
+			// its error is cancelling the run. Never finish the export.
+			<-ctx.Done()
+			return context.Cause(ctx)
+		}
+		if j.end {
 			return c.finish()
 		}
 		select {

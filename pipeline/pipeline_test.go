@@ -303,7 +303,8 @@ type failingSource struct {
 
 func (s *failingSource) Next(context.Context) (bson.Raw, error) {
 	if s.i == s.at {
-		return nil, errors.New("connection reset by peer")
+		// As the driver says it: a lost connection wraps io.EOF.
+		return nil, fmt.Errorf("connection reset by peer: %w", io.EOF)
 	}
 	d := s.docs[s.i]
 	s.i++
@@ -313,7 +314,7 @@ func (s *failingSource) Next(context.Context) (bson.Raw, error) {
 func TestRunErrors(t *testing.T) {
 	docs := tasks(1000)
 	t.Run("source", func(t *testing.T) {
-		p := plan(t, request.Request{ChunkRecords: 100})
+		p := plan(t, request.Request{ChunkRecords: 100, Format: request.JSON})
 		enc, _ := format.New(p, format.Info{})
 		dir := t.TempDir()
 		r, err := runPipeline(t, context.Background(), p, enc, &failingSource{docs: docs, at: 555}, pipeline.Position{}, dir)
@@ -322,6 +323,11 @@ func TestRunErrors(t *testing.T) {
 		}
 		if len(r.chunks) > 5 {
 			t.Errorf("%d chunks sealed past the failure", len(r.chunks))
+		}
+		for i, final := range r.finals {
+			if final {
+				t.Fatalf("chunk %d was committed as the export's end after a read error", i)
+			}
 		}
 		assertNoTemps(t, dir)
 	})

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -12,8 +11,10 @@ import (
 
 // Source yields raw documents in export order.
 type Source interface {
-	// Next returns the next document, or io.EOF after the last one. The
-	// returned bytes are valid only until the following call.
+	// Next returns the next document, or io.EOF itself (not wrapped) after
+	// the last one: a driver error that wraps io.EOF (a connection closed
+	// mid-read) is a failure, not the end. The returned bytes are valid
+	// only until the following call.
 	Next(ctx context.Context) (bson.Raw, error)
 }
 
@@ -44,6 +45,10 @@ func (b *rawBatch) doc(i int) bson.Raw {
 // the ordered channel before the work channel; an encoder closes done when
 // enc and encEnds are filled or err is set.
 type job struct {
+	// end marks the job that follows the last batch: the source is
+	// exhausted. Without it, a closed ordered channel means the reader
+	// failed, and the export must not be finished.
+	end     bool
 	raw     *rawBatch
 	enc     []byte
 	encEnds []int
@@ -87,19 +92,19 @@ func (r *reader) run(ctx context.Context, work, ordered chan<- *job) error {
 		if err != nil {
 			return fmt.Errorf("read record %d: %w", r.next, err)
 		}
-		if b.len() == 0 {
+		if b.len() > 0 {
+			j := newJob(b)
+			if err := send(ctx, ordered, j); err != nil {
+				return err
+			}
+			if err := send(ctx, work, j); err != nil {
+				return err
+			}
+		} else {
 			batchPool.Put(b)
-			return nil
-		}
-		j := newJob(b)
-		if err := send(ctx, ordered, j); err != nil {
-			return err
-		}
-		if err := send(ctx, work, j); err != nil {
-			return err
 		}
 		if eof {
-			return nil
+			return send(ctx, ordered, &job{end: true})
 		}
 	}
 }
@@ -108,7 +113,7 @@ func (r *reader) run(ctx context.Context, work, ordered chan<- *job) error {
 func (r *reader) fill(ctx context.Context, b *rawBatch) (eof bool, err error) {
 	for b.len() < r.batchSize && len(b.buf) < batchBytes {
 		doc, err := r.src.Next(ctx)
-		if errors.Is(err, io.EOF) {
+		if err == io.EOF { //nolint:errorlint // io.EOF itself: a lost connection's error wraps io.EOF too
 			return true, nil
 		}
 		if err != nil {
