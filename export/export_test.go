@@ -40,7 +40,7 @@ var (
 
 const seeded = 3000
 
-func database(t *testing.T) (string, *mongo.Client) {
+func database(t testing.TB) (string, *mongo.Client) {
 	t.Helper()
 	dbOnce.Do(func() {
 		srv, err := devmongo.Start(context.Background(), devmongo.Options{Addr: "127.0.0.1:0", Dir: filepath.Join(os.TempDir(), fmt.Sprintf("exportd-export-test-%d", os.Getpid())), Logger: slog.New(slog.DiscardHandler)})

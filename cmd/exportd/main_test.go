@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/exportd/exportd/internal/devmongo"
+)
+
+// The tests run the real exportd binary against one devmongo server.
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+
+	dbOnce sync.Once
+	dbURI  string
+	dbErr  error
+
+	cleanups []func()
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, f := range cleanups {
+		f()
+	}
+	os.Exit(code)
+}
+
+func exportdBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "exportd-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		cleanups = append(cleanups, func() { os.RemoveAll(dir) })
+		binPath = filepath.Join(dir, "exportd")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// crashTasks is how many tasks the crash tests export.
+const crashTasks = 50_000
+
+// mixedTasks are added with completedAt of other BSON types.
+const mixedTasks = 1000
+
+func database(t *testing.T) string {
+	t.Helper()
+	dbOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "exportd-db-")
+		if err != nil {
+			dbErr = err
+			return
+		}
+		srv, err := devmongo.Start(context.Background(), devmongo.Options{Addr: "127.0.0.1:0", Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			dbErr = err
+			return
+		}
+		cleanups = append(cleanups, func() { srv.Close(); os.RemoveAll(dir) })
+		dbURI = srv.URI()
+		client, err := mongo.Connect(options.Client().ApplyURI(dbURI))
+		if err != nil {
+			dbErr = err
+			return
+		}
+		defer client.Disconnect(context.Background())
+		ctx := context.Background()
+		coll := client.Database("app").Collection("tasks")
+		if _, err := devmongo.Seed(ctx, coll, 0, crashTasks, devmongo.SeedOptions{}); err != nil {
+			dbErr = err
+			return
+		}
+		// completedAt as a string, a number, a boolean or a sub-document in
+		// some tasks: a sort on it crosses BSON types.
+		var docs []any
+		for i := range mixedTasks {
+			var v any
+			switch i % 4 {
+			case 0:
+				v = fmt.Sprintf("n/a %d", i%7)
+			case 1:
+				v = int32(i % 5)
+			case 2:
+				v = i%2 == 0
+			case 3:
+				v = bson.D{{Key: "when", Value: "later"}}
+			}
+			docs = append(docs, bson.D{{Key: "_id", Value: bson.NewObjectIDFromTimestamp(time.Unix(int64(1e9+i), 0))}, {Key: "title", Value: fmt.Sprintf("mixed %d", i)}, {Key: "completedAt", Value: v}})
+		}
+		if _, err := coll.InsertMany(ctx, docs); err != nil {
+			dbErr = err
+		}
+	})
+	if dbErr != nil {
+		t.Fatal(dbErr)
+	}
+	return dbURI
+}
