@@ -48,12 +48,16 @@ func New(p *request.Plan, info Info) (*Encoder, error) {
 		if len(p.Fields) == 0 {
 			return nil, fmt.Errorf("%w: csv without fields", ErrUnsupported)
 		}
-		for _, f := range p.Fields {
+		for i, f := range p.Fields {
 			e.columns = append(e.columns, strings.Split(f, "."))
-			if len(e.header) > 0 {
+			if i > 0 {
 				e.header = append(e.header, ',')
 			}
-			e.header = appendCell(e.header, f, false)
+			name := f
+			if len(p.Headers) == len(p.Fields) {
+				name = p.Headers[i]
+			}
+			e.header = appendCell(e.header, name, false)
 		}
 		e.header = append(e.header, "\r\n"...)
 	default:

@@ -43,6 +43,8 @@ type Plan struct {
 	FormulaGuard  bool  `json:"formulaGuard"`
 	// ArrayKey names the json envelope's array.
 	ArrayKey string `json:"arrayKey"`
+	// Headers name the csv columns (nil: the field paths).
+	Headers []string `json:"headers,omitempty"`
 }
 
 // SortKey is one component of the export order.
@@ -127,6 +129,15 @@ func Compile(r *Request) (*Plan, error) {
 	}
 	if err := compileFields(p, r.Fields); err != nil {
 		return nil, err
+	}
+	if len(r.Headers) > 0 {
+		if len(r.Headers) != len(r.Fields) {
+			return nil, fieldErr("headers", "%d headers for %d fields", len(r.Headers), len(r.Fields))
+		}
+		p.Headers = append([]string(nil), r.Headers...)
+	}
+	if (r.Filters != nil || r.Options != nil) && r.Profile == "" {
+		return nil, fieldErr("filters", "filters and options need a profile")
 	}
 	return p, nil
 }

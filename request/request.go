@@ -58,6 +58,13 @@ const (
 type Request struct {
 	// RequestID is an optional client key: the same key gives the same export.
 	RequestID string `json:"requestId,omitempty"`
+	// Profile names a mapping (configs/profiles/<name>.yaml) of the old
+	// service's request shape, Filters and Options, onto fields.
+	Profile string `json:"profile,omitempty"`
+	// Filters are the old service's named filters; they need a profile.
+	Filters json.RawMessage `json:"filters,omitempty"`
+	// Options are the old service's sort options; they need a profile.
+	Options *Options `json:"options,omitempty"`
 	// Database and Collection name the namespace to export.
 	Database   string `json:"database"`
 	Collection string `json:"collection"`
@@ -88,6 +95,14 @@ type Request struct {
 	CSVFormulaGuard *bool `json:"csvFormulaGuard,omitempty"`
 	// ArrayKey is the json envelope's array name (default "documents").
 	ArrayKey string `json:"arrayKey,omitempty"`
+	// Headers name the csv columns, one per field (default: the paths).
+	Headers []string `json:"headers,omitempty"`
+}
+
+// Options are the old service's sort options.
+type Options struct {
+	SortBy    string `json:"sortBy,omitempty" yaml:"sortBy"`
+	SortOrder string `json:"sortOrder,omitempty" yaml:"sortOrder"`
 }
 
 // Decode reads one JSON request. Unknown fields, trailing data and syntax
