@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/internal/devmongo"
+	"github.com/exportd/exportd/internal/devmongo/devmongotest"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
@@ -43,11 +43,12 @@ const seeded = 3000
 func database(t testing.TB) (string, *mongo.Client) {
 	t.Helper()
 	dbOnce.Do(func() {
-		srv, err := devmongo.Start(context.Background(), devmongo.Options{Addr: "127.0.0.1:0", Dir: filepath.Join(os.TempDir(), fmt.Sprintf("exportd-export-test-%d", os.Getpid())), Logger: slog.New(slog.DiscardHandler)})
+		// Its own process: FerretDB under -race is several times slower.
+		srv, err := devmongotest.StartProcess(filepath.Join(os.TempDir(), fmt.Sprintf("exportd-export-test-%d", os.Getpid())), "")
 		if err != nil {
 			t.Fatalf("start devmongo: %v", err)
 		}
-		dbURI = srv.URI()
+		dbURI = srv.URI
 		dbClient, err = mongo.Connect(options.Client().ApplyURI(dbURI).SetServerSelectionTimeout(10 * time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -67,13 +68,14 @@ func database(t testing.TB) (string, *mongo.Client) {
 	return dbURI, dbClient
 }
 
-var servers []*devmongo.Server
+var servers []*devmongotest.Process
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, s := range servers {
-		s.Close()
+		s.Stop()
 	}
+	devmongotest.RemoveBinary()
 	os.RemoveAll(filepath.Join(os.TempDir(), fmt.Sprintf("exportd-export-test-%d", os.Getpid())))
 	os.Exit(code)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/exportd/exportd/internal/devmongo"
+	"github.com/exportd/exportd/internal/devmongo/devmongotest"
 )
 
 // The tests run the real exportd binary against one devmongo server.
@@ -74,13 +74,14 @@ func database(t *testing.T) string {
 			dbErr = err
 			return
 		}
-		srv, err := devmongo.Start(context.Background(), devmongo.Options{Addr: "127.0.0.1:0", Dir: dir, Logger: slog.New(slog.DiscardHandler)})
+		// Its own process: FerretDB under -race is several times slower.
+		srv, err := devmongotest.StartProcess(dir, "")
 		if err != nil {
 			dbErr = err
 			return
 		}
-		cleanups = append(cleanups, func() { srv.Close(); os.RemoveAll(dir) })
-		dbURI = srv.URI()
+		cleanups = append(cleanups, func() { srv.Stop(); os.RemoveAll(dir); devmongotest.RemoveBinary() })
+		dbURI = srv.URI
 		client, err := mongo.Connect(options.Client().ApplyURI(dbURI))
 		if err != nil {
 			dbErr = err
