@@ -1,0 +1,557 @@
+package transport
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/exportd/exportd/checkpoint"
+	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/request"
+)
+
+// httpTestExports is the part of the job runner that the HTTP server uses,
+// backed by real export directories: root/<id>/manifest.json and the chunk
+// files beside it.
+type httpTestExports struct{ root string }
+
+func (e *httpTestExports) Status(id string) (*chunker.Manifest, error) {
+	m, err := chunker.ReadManifest(filepath.Join(e.root, id))
+	if errors.Is(err, chunker.ErrNoManifest) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return m, err
+}
+
+func (e *httpTestExports) List(state string) ([]*chunker.Manifest, error) {
+	entries, err := os.ReadDir(e.root)
+	if err != nil {
+		return nil, err
+	}
+	var ms []*chunker.Manifest
+	for _, ent := range entries {
+		m, err := e.Status(ent.Name())
+		if err != nil {
+			return nil, err
+		}
+		if state == "" || m.State == state {
+			ms = append(ms, m)
+		}
+	}
+	slices.SortFunc(ms, func(a, b *chunker.Manifest) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return ms, nil
+}
+
+func (e *httpTestExports) Dir(id string) (string, error) {
+	dir := filepath.Join(e.root, id)
+	if _, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return dir, nil
+}
+
+func (e *httpTestExports) Start(context.Context, json.RawMessage) (*chunker.Manifest, error) {
+	return nil, errors.ErrUnsupported
+}
+func (e *httpTestExports) Cancel(string) (*chunker.Manifest, error) {
+	return nil, errors.ErrUnsupported
+}
+func (e *httpTestExports) Resume(string) (*chunker.Manifest, error) {
+	return nil, errors.ErrUnsupported
+}
+func (e *httpTestExports) Delete(string) error { return errors.ErrUnsupported }
+
+// httpFixture is an HTTP server on a loopback port over export directories
+// in a temporary directory.
+type httpFixture struct {
+	exports *httpTestExports
+	h       *HTTP
+	srv     *httptest.Server
+	created time.Time
+}
+
+// httpTestSecret is the download secret of fixtures that need tokens.
+var httpTestSecret = []byte("0123456789abcdef0123456789abcdef")
+
+func newHTTPFixture(tb testing.TB, secret []byte) *httpFixture {
+	tb.Helper()
+	return newHTTPFixtureConfig(tb, HTTPConfig{Secret: secret})
+}
+
+// newHTTPFixtureConfig is newHTTPFixture with cfg; its Exports is set.
+func newHTTPFixtureConfig(tb testing.TB, cfg HTTPConfig) *httpFixture {
+	tb.Helper()
+	exports := &httpTestExports{root: tb.TempDir()}
+	cfg.Exports = exports
+	h, err := NewHTTP(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(h.Handler())
+	tb.Cleanup(srv.Close)
+	return &httpFixture{exports: exports, h: h, srv: srv, created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+// httpTestExport is an export written by httpFixture.add.
+type httpTestExport struct {
+	m      *chunker.Manifest
+	dir    string
+	chunks [][]byte // the chunk files' contents
+}
+
+// data is the whole export: the chunk files concatenated.
+func (e *httpTestExport) data() []byte { return bytes.Join(e.chunks, nil) }
+
+// add writes a new export in state with the given chunk files, sealed as
+// chunker does, and its manifest.
+func (fx *httpFixture) add(tb testing.TB, state string, format request.Format, comp request.Compression, chunks [][]byte) *httpTestExport {
+	tb.Helper()
+	id := checkpoint.NewID()
+	dir := filepath.Join(fx.exports.root, id)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	req, err := json.Marshal(request.Request{Database: "app", Collection: "tasks", Format: format, Compression: comp})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fx.created = fx.created.Add(time.Minute)
+	m := &chunker.Manifest{ID: id, Request: req, State: state, CreatedAt: fx.created}
+	if state == chunker.StateCompleted {
+		finished := fx.created.Add(30 * time.Second)
+		m.FinishedAt = &finished
+	}
+	ext := request.Ext(format, comp)
+	for i, data := range chunks {
+		f, err := chunker.Create(dir, chunker.Name(i, ext), chunker.Hooks{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := f.Write(data); err != nil {
+			tb.Fatal(err)
+		}
+		size, sum, err := f.Seal()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m.Chunks = append(m.Chunks, chunker.Chunk{Index: i, Name: chunker.Name(i, ext), Records: 1, Bytes: size, SHA256: sum})
+		m.Bytes += size
+	}
+	if err := chunker.WriteManifest(dir, m); err != nil {
+		tb.Fatal(err)
+	}
+	return &httpTestExport{m: m, dir: dir, chunks: chunks}
+}
+
+// httpTestRecords is records [from, to) of a synthetic collection as
+// ndjson.
+func httpTestRecords(from, to int) []byte {
+	var b bytes.Buffer
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, `{"_id":{"$oid":"%024x"},"title":"task %d","status":"completed","n":%d}`+"\n", i, i, i*i%1009)
+	}
+	return b.Bytes()
+}
+
+// httpZstdChunks cuts records into count chunks of per records each,
+// every chunk one zstd frame.
+func httpZstdChunks(tb testing.TB, count, per int) [][]byte {
+	tb.Helper()
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer enc.Close()
+	chunks := make([][]byte, count)
+	for i := range chunks {
+		chunks[i] = enc.EncodeAll(httpTestRecords(i*per, (i+1)*per), nil)
+	}
+	return chunks
+}
+
+// httpGzipChunks is httpZstdChunks with gzip members.
+func httpGzipChunks(tb testing.TB, raws ...[]byte) [][]byte {
+	tb.Helper()
+	chunks := make([][]byte, len(raws))
+	for i, raw := range raws {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		if _, err := zw.Write(raw); err != nil {
+			tb.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			tb.Fatal(err)
+		}
+		chunks[i] = b.Bytes()
+	}
+	return chunks
+}
+
+// httpResponse is a response with its body read.
+type httpResponse struct {
+	*http.Response
+	body []byte
+}
+
+// do sends method path with the headers (name, value pairs) and reads the
+// whole response.
+func (fx *httpFixture) do(tb testing.TB, method, path string, headers ...string) *httpResponse {
+	tb.Helper()
+	req, err := http.NewRequest(method, fx.srv.URL+path, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := fx.srv.Client().Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return &httpResponse{Response: resp, body: body}
+}
+
+// httpWantStatus fails unless resp has status want.
+func httpWantStatus(tb testing.TB, resp *httpResponse, want int) {
+	tb.Helper()
+	if resp.StatusCode != want {
+		tb.Fatalf("%s %s: status %d, want %d; body %.300q", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, want, resp.body)
+	}
+}
+
+// httpWantError checks a JSON error answer.
+func httpWantError(tb testing.TB, resp *httpResponse, status int) {
+	tb.Helper()
+	httpWantStatus(tb, resp, status)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		tb.Errorf("error Content-Type %q, want application/json", ct)
+	}
+	var e httpErrorBody
+	if err := json.Unmarshal(resp.body, &e); err != nil {
+		tb.Fatalf("error body %q: %v", resp.body, err)
+	}
+	if e.Error.Code != status || e.Error.Message == "" {
+		tb.Errorf("error body %q: want code %d and a message", resp.body, status)
+	}
+}
+
+func TestNewHTTPConfig(t *testing.T) {
+	exports := &httpTestExports{root: t.TempDir()}
+	tests := []struct {
+		name string
+		cfg  HTTPConfig
+	}{
+		{"no exports", HTTPConfig{}},
+		{"empty secret", HTTPConfig{Exports: exports, Secret: []byte{}}},
+		{"short secret", HTTPConfig{Exports: exports, Secret: []byte("short")}},
+		{"negative ttl", HTTPConfig{Exports: exports, TokenTTL: -time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewHTTP(tt.cfg); err == nil {
+				t.Fatal("NewHTTP accepted the config")
+			}
+		})
+	}
+	t.Run("registry used twice", func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		if _, err := NewHTTP(HTTPConfig{Exports: exports, Registry: reg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := NewHTTP(HTTPConfig{Exports: exports, Registry: reg}); err == nil {
+			t.Fatal("the same metrics were registered twice")
+		}
+	})
+}
+
+func TestHTTPManifestAndList(t *testing.T) {
+	fx := newHTTPFixture(t, nil)
+	done := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 10))
+	running := fx.add(t, chunker.StateRunning, request.CSV, request.Gzip, nil)
+
+	resp := fx.do(t, "GET", "/exports/"+done.m.ID)
+	httpWantStatus(t, resp, http.StatusOK)
+	var got chunker.Manifest
+	if err := json.Unmarshal(resp.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != done.m.ID || got.State != chunker.StateCompleted || len(got.Chunks) != 2 || got.Chunks[1].SHA256 != done.m.Chunks[1].SHA256 {
+		t.Errorf("manifest %s, want the one on disk", resp.body)
+	}
+	resp = fx.do(t, "GET", "/exports/"+running.m.ID)
+	httpWantStatus(t, resp, http.StatusOK)
+	if !bytes.Contains(resp.body, []byte(`"chunks":[]`)) {
+		t.Errorf("manifest without chunks: %s, want \"chunks\":[]", resp.body)
+	}
+
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{done.m.ID, running.m.ID}},
+		{"?state=running", []string{running.m.ID}},
+		{"?state=failed", nil},
+	}
+	for _, tt := range tests {
+		t.Run("list"+tt.query, func(t *testing.T) {
+			resp := fx.do(t, "GET", "/exports"+tt.query)
+			httpWantStatus(t, resp, http.StatusOK)
+			var items []httpListItem
+			if err := json.Unmarshal(resp.body, &items); err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, it := range items {
+				ids = append(ids, it.ID)
+				if it.CreatedAt.IsZero() || it.State == "" {
+					t.Errorf("item %+v lacks createdAt or state", it)
+				}
+			}
+			if !slices.Equal(ids, tt.want) {
+				t.Errorf("ids %v, want %v", ids, tt.want)
+			}
+		})
+	}
+	httpWantError(t, fx.do(t, "GET", "/exports?state=bogus"), http.StatusBadRequest)
+	httpWantError(t, fx.do(t, "GET", "/exports/"+checkpoint.NewID()), http.StatusNotFound)
+}
+
+func TestHTTPBadID(t *testing.T) {
+	fx := newHTTPFixture(t, httpTestSecret)
+	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
+	ids := []struct{ name, id string }{
+		{"dot dot", "..%2Fetc"},
+		{"dot dot passwd", "..%2F..%2Fetc%2Fpasswd"},
+		{"too short", "abc"},
+		{"too long", e.m.ID + "a"},
+		{"upper case", strings.ToUpper(e.m.ID)},
+		{"not base32", strings.Repeat("1", 26)},
+		{"space", "%20" + e.m.ID[1:]},
+		{"nul", "%00" + e.m.ID[1:]},
+	}
+	for _, tt := range ids {
+		for _, route := range []string{"", "/chunks/0", "/data"} {
+			t.Run(tt.name+route, func(t *testing.T) {
+				httpWantError(t, fx.do(t, "GET", "/exports/"+tt.id+route), http.StatusBadRequest)
+			})
+		}
+	}
+	// An unknown but well-formed id is a 404 once the token is right.
+	path := "/exports/" + checkpoint.NewID() + "/data"
+	httpWantError(t, fx.do(t, "GET", fx.h.SignURL(path, time.Now())), http.StatusNotFound)
+}
+
+func TestHTTPHealthz(t *testing.T) {
+	fx := newHTTPFixture(t, httpTestSecret)
+	resp := fx.do(t, "GET", "/healthz")
+	httpWantStatus(t, resp, http.StatusOK)
+	if !bytes.Contains(resp.body, []byte(`"ok"`)) {
+		t.Errorf("healthz body %q", resp.body)
+	}
+}
+
+func TestHTTPMetrics(t *testing.T) {
+	fx := newHTTPFixture(t, nil)
+	fx.add(t, chunker.StateRunning, request.NDJSON, request.Zstd, nil)
+	fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, nil)
+	fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, nil)
+	m := fx.h.Metrics()
+	m.SetQueueDepth(3)
+	m.AddExported(1000, 5000)
+	m.AddExported(234, 678)
+	m.ObserveSeal(2 * time.Millisecond)
+	m.ExportFinished(chunker.StateFailed)
+
+	resp := fx.do(t, "GET", "/metrics")
+	httpWantStatus(t, resp, http.StatusOK)
+	for _, want := range []string{
+		`exportd_exports{state="running"} 1`,
+		`exportd_exports{state="completed"} 2`,
+		`exportd_exports{state="queued"} 0`,
+		"exportd_records_exported_total 1234",
+		"exportd_bytes_exported_total 5678",
+		"exportd_chunk_seal_seconds_count 1",
+		`exportd_chunk_seal_seconds_bucket{le="0.004"} 1`,
+		"exportd_queue_depth 3",
+		`exportd_exports_finished_total{state="failed"} 1`,
+		`exportd_exports_finished_total{state="completed"} 0`,
+		"exportd_http_active_downloads 0",
+		"go_goroutines",
+		"process_",
+	} {
+		if !bytes.Contains(resp.body, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// httpListFails is an Exports whose List fails.
+type httpListFails struct{ *httpTestExports }
+
+func (httpListFails) List(string) ([]*chunker.Manifest, error) {
+	return nil, errors.New("store closed")
+}
+
+func TestHTTPMetricsListFails(t *testing.T) {
+	h, err := NewHTTP(HTTPConfig{Exports: httpListFails{&httpTestExports{root: t.TempDir()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Metrics().SetQueueDepth(7)
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("exportd_queue_depth 7")) {
+		t.Errorf("status %d, body %.200q: want the other metrics", resp.StatusCode, body)
+	}
+	if bytes.Contains(body, []byte("exportd_exports{")) {
+		t.Error("exportd_exports present although List failed")
+	}
+	// The list route itself reports the failure without its detail.
+	resp2, err := srv.Client().Get(srv.URL + "/exports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	body, _ = io.ReadAll(resp2.Body)
+	if resp2.StatusCode != http.StatusInternalServerError || bytes.Contains(body, []byte("store closed")) {
+		t.Errorf("GET /exports: %d %q, want 500 without the error text", resp2.StatusCode, body)
+	}
+}
+
+// httpGauge reads a gauge's value.
+func httpGauge(tb testing.TB, g prometheus.Gauge) float64 {
+	tb.Helper()
+	var m dto.Metric
+	if err := g.Write(&m); err != nil {
+		tb.Fatal(err)
+	}
+	return m.GetGauge().GetValue()
+}
+
+func TestHTTPActiveDownloads(t *testing.T) {
+	fx := newHTTPFixture(t, nil)
+	// Large enough that the handler is still writing when the client stops
+	// reading: socket buffers hold a few MiB at most.
+	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20)
+	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.None, [][]byte{big, big})
+	gauge := fx.h.Metrics().ActiveDownloads
+
+	resp, err := fx.srv.Client().Get(fx.srv.URL + "/exports/" + e.m.ID + "/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	if got := httpGauge(t, gauge); got != 1 {
+		t.Errorf("active downloads during a download = %v, want 1", got)
+	}
+	resp.Body.Close() // closes the connection: the handler's writes fail and it returns
+
+	timeout := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for httpGauge(t, gauge) != 0 {
+		select {
+		case <-tick.C:
+		case <-timeout:
+			t.Fatalf("active downloads = %v after the client went away, want 0", httpGauge(t, gauge))
+		}
+	}
+}
+
+func TestHTTPDamagedExport(t *testing.T) {
+	fx := newHTTPFixture(t, nil)
+	chunks := httpZstdChunks(t, 2, 20)
+	tests := []struct {
+		name   string
+		damage func(t *testing.T, e *httpTestExport)
+		status int
+	}{
+		{"chunk name leaves the directory", func(t *testing.T, e *httpTestExport) {
+			e.m.Chunks[0].Name = "../../../../etc/passwd"
+		}, http.StatusInternalServerError},
+		{"chunk name of another index", func(t *testing.T, e *httpTestExport) {
+			e.m.Chunks[0].Name = e.m.Chunks[1].Name
+		}, http.StatusInternalServerError},
+		{"chunk name of another format", func(t *testing.T, e *httpTestExport) {
+			e.m.Chunks[0].Name = chunker.Name(0, "csv")
+		}, http.StatusInternalServerError},
+		{"index out of place", func(t *testing.T, e *httpTestExport) {
+			e.m.Chunks[0].Index = 1
+		}, http.StatusInternalServerError},
+		{"digest not hex", func(t *testing.T, e *httpTestExport) {
+			e.m.Chunks[0].SHA256 = `x", "y`
+		}, http.StatusInternalServerError},
+		{"unknown format", func(t *testing.T, e *httpTestExport) {
+			e.m.Request = json.RawMessage(`{"format":"xml"}`)
+		}, http.StatusInternalServerError},
+		{"size differs", func(t *testing.T, e *httpTestExport) {
+			e.m.Chunks[0].Bytes++
+		}, http.StatusInternalServerError},
+		{"file replaced", func(t *testing.T, e *httpTestExport) {
+			if err := os.WriteFile(filepath.Join(e.dir, e.m.Chunks[0].Name), []byte("short"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, http.StatusInternalServerError},
+		{"file gone", func(t *testing.T, e *httpTestExport) {
+			if err := os.Remove(filepath.Join(e.dir, e.m.Chunks[0].Name)); err != nil {
+				t.Fatal(err)
+			}
+		}, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, chunks)
+			tt.damage(t, e)
+			if err := chunker.WriteManifest(e.dir, e.m); err != nil {
+				t.Fatal(err)
+			}
+			for _, route := range []string{"/chunks/0", "/data"} {
+				resp := fx.do(t, "GET", "/exports/"+e.m.ID+route)
+				httpWantError(t, resp, tt.status)
+				if bytes.Contains(resp.body, []byte("root:")) || bytes.Contains(resp.body, chunks[0]) {
+					t.Errorf("%s: the error carries file contents", route)
+				}
+			}
+		})
+	}
+}
+
+// httpSHA256 is the hex digest of b.
+func httpSHA256(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
