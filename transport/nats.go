@@ -1,0 +1,343 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/request"
+)
+
+// NATSServiceName is the micro service's name, as `nats micro ls` shows it.
+const NATSServiceName = "exportd"
+
+// natsStartTimeout bounds one Start call: accepting a request writes the
+// checkpoint and queues the job, it never waits for the export itself.
+const natsStartTimeout = 30 * time.Second
+
+// natsFlushTimeout bounds the wait for the server to confirm the
+// endpoints' subscriptions.
+const natsFlushTimeout = 5 * time.Second
+
+// NATSConfig configures the NATS service.
+type NATSConfig struct {
+	// Conn is the connection the service answers on; the caller owns it.
+	Conn *nats.Conn
+	// Exports runs the exports.
+	Exports Exports
+	// Prefix is the first part of every subject; empty means
+	// DefaultPrefix ("exports").
+	Prefix string
+	// Version is the daemon's version. micro wants SemVer: a leading "v"
+	// is dropped, and anything else that is not SemVer is announced as
+	// 0.0.0-dev with the original in the "build" metadata.
+	Version string
+	// URLs builds the manifestUrl and dataUrl of a start reply (they may
+	// carry signed tokens); nil gives empty strings.
+	URLs func(id string) (manifestURL, dataURL string)
+	// Logger receives server-side failures; nil discards.
+	Logger *slog.Logger
+}
+
+// NATSService is the exportd micro service: <prefix>.start, .status,
+// .list, .cancel, .resume and .delete, found by micro discovery
+// ($SRV.PING|INFO|STATS.exportd).
+//
+// Each endpoint is its own subscription, so a slow call (a Start that
+// writes the checkpoint, a Delete that cancels first) delays only later
+// calls of that endpoint, never the connection or the other endpoints; no
+// handler waits for an export to run. With several daemons on one NATS,
+// the endpoints share the micro queue group and each request goes to one.
+//
+// Errors carry micro's headers (Nats-Service-Error-Code: 400, 404, 409,
+// 503 or 500; Nats-Service-Error: the message) and the body
+// {"error": {"code", "message", "field"}}, where field names the request
+// field of a 400 and is left out otherwise. A 500 says only "internal
+// error"; the cause goes to the log.
+type NATSService struct {
+	svc     micro.Service
+	exports Exports
+	prefix  string
+	urls    func(string) (string, string)
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+}
+
+// NewNATSService registers the service and its endpoints on cfg.Conn;
+// when it returns, the server routes requests to them.
+func NewNATSService(cfg NATSConfig) (*NATSService, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("nats service: no connection")
+	}
+	if cfg.Exports == nil {
+		return nil, errors.New("nats service: no exports")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	for tok := range strings.SplitSeq(cfg.Prefix, ".") {
+		if !validSubjectToken(tok) {
+			return nil, fmt.Errorf("nats service: prefix %q is not a subject without wildcards", cfg.Prefix)
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &NATSService{
+		exports: cfg.Exports,
+		prefix:  cfg.Prefix,
+		urls:    cfg.URLs,
+		log:     cfg.Logger,
+	}
+	svc, err := s.addService(cfg.Conn, cfg.Version)
+	if err != nil {
+		return nil, fmt.Errorf("nats service: %w", err)
+	}
+	s.svc = svc
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	group := svc.AddGroup(cfg.Prefix)
+	for _, ep := range []struct {
+		name, about string
+		handle      func(context.Context, []byte) (any, error)
+	}{
+		{"start", "request: an export request; reply: {id, state, progressSubject, manifestUrl, dataUrl}", s.start},
+		{"status", "request: {id}; reply: the manifest", s.status},
+		{"list", "request: {} or {state}; reply: [{id, state, records, createdAt}]", s.list},
+		{"cancel", "request: {id}; reply: the manifest", s.cancelExport},
+		{"resume", "request: {id}; reply: the manifest", s.resume},
+		{"delete", "request: {id}; reply: {id, deleted: true}", s.delete},
+	} {
+		err := group.AddEndpoint(ep.name, s.handler(ep.name, ep.handle),
+			micro.WithEndpointSubject(ep.name),
+			micro.WithEndpointMetadata(map[string]string{"description": ep.about, "format": "application/json"}))
+		if err != nil {
+			s.cancel()
+			return nil, errors.Join(fmt.Errorf("nats service: endpoint %s: %w", ep.name, err), svc.Stop())
+		}
+	}
+	// One round trip, so that the server knows the endpoints when this
+	// returns. A connection that is down sends them when it is back.
+	if err := cfg.Conn.FlushTimeout(natsFlushTimeout); err != nil {
+		s.log.Warn("nats service registered while the connection is not answering", "err", err)
+	}
+	return s, nil
+}
+
+// addService adds the micro service, falling back to a SemVer placeholder
+// when version is not SemVer.
+func (s *NATSService) addService(nc *nats.Conn, version string) (micro.Service, error) {
+	cfg := micro.Config{
+		Name:        NATSServiceName,
+		Version:     strings.TrimPrefix(version, "v"),
+		Description: "exports MongoDB collections into chunked, compressed, resumable files",
+		Metadata:    map[string]string{"prefix": s.prefix},
+		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
+			s.log.Error("nats service", "subject", err.Subject, "err", err.Description)
+		},
+	}
+	svc, err := micro.AddService(nc, cfg)
+	if errors.Is(err, micro.ErrConfigValidation) && cfg.Version != "0.0.0-dev" {
+		cfg.Version = "0.0.0-dev"
+		if version != "" {
+			cfg.Metadata["build"] = version
+		}
+		svc, err = micro.AddService(nc, cfg)
+	}
+	return svc, err
+}
+
+// Stop removes the service from NATS; requests being handled finish.
+func (s *NATSService) Stop() error {
+	s.cancel()
+	return s.svc.Stop()
+}
+
+// Info is the service's micro identity and endpoints, as $SRV.INFO gives
+// them.
+func (s *NATSService) Info() micro.Info { return s.svc.Info() }
+
+// handler turns an endpoint function into a micro handler: its value is
+// the JSON reply, its error a micro error.
+func (s *NATSService) handler(name string, handle func(context.Context, []byte) (any, error)) micro.Handler {
+	return micro.HandlerFunc(func(req micro.Request) {
+		v, err := handle(s.ctx, req.Data())
+		var data []byte
+		if err == nil {
+			data, err = json.Marshal(v)
+		}
+		if err != nil {
+			s.respondError(req, name, err)
+			return
+		}
+		if err := req.Respond(data); err != nil {
+			s.log.Debug("nats reply not sent", "endpoint", name, "err", err)
+		}
+	})
+}
+
+// natsErrorBody is the JSON of every error reply.
+type natsErrorBody struct {
+	Error natsErrorDetail `json:"error"`
+}
+
+type natsErrorDetail struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	// Field names the request field that is wrong (400 only).
+	Field string `json:"field,omitempty"`
+}
+
+// natsErrorOf turns err into the error reply; only here do errors become
+// codes.
+func natsErrorOf(err error) natsErrorDetail {
+	var fe *request.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return natsErrorDetail{Code: 400, Message: err.Error(), Field: fe.Field}
+	case errors.Is(err, request.ErrInvalid):
+		return natsErrorDetail{Code: 400, Message: err.Error()}
+	case errors.Is(err, ErrNotFound):
+		return natsErrorDetail{Code: 404, Message: err.Error()}
+	case errors.Is(err, ErrState):
+		return natsErrorDetail{Code: 409, Message: err.Error()}
+	case errors.Is(err, ErrBusy):
+		return natsErrorDetail{Code: 503, Message: err.Error()}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The service is stopping, or Start took too long: try again.
+		return natsErrorDetail{Code: 503, Message: "exportd is busy or stopping: " + err.Error()}
+	default:
+		return natsErrorDetail{Code: 500, Message: "internal error"}
+	}
+}
+
+func (s *NATSService) respondError(req micro.Request, endpoint string, err error) {
+	d := natsErrorOf(err)
+	if d.Code == 500 {
+		s.log.Error("nats request failed", "endpoint", endpoint, "err", err)
+	}
+	body, _ := json.Marshal(natsErrorBody{Error: d}) // strings and an int: cannot fail
+	// A header value is one line.
+	desc := strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, d.Message)
+	if err := req.Error(fmt.Sprint(d.Code), desc, body); err != nil {
+		s.log.Debug("nats error reply not sent", "endpoint", endpoint, "err", err)
+	}
+}
+
+// natsStartReply answers <prefix>.start.
+type natsStartReply struct {
+	ID              string `json:"id"`
+	State           string `json:"state"`
+	ProgressSubject string `json:"progressSubject"`
+	ManifestURL     string `json:"manifestUrl"`
+	DataURL         string `json:"dataUrl"`
+}
+
+func (s *NATSService) start(ctx context.Context, data []byte) (any, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &request.FieldError{Field: "request", Message: "the body must be an export request (JSON)"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, natsStartTimeout)
+	defer cancel()
+	m, err := s.exports.Start(ctx, bytes.Clone(data))
+	if err != nil {
+		return nil, err
+	}
+	reply := natsStartReply{ID: m.ID, State: m.State, ProgressSubject: ProgressSubject(s.prefix, m.ID)}
+	if s.urls != nil {
+		reply.ManifestURL, reply.DataURL = s.urls(m.ID)
+	}
+	return reply, nil
+}
+
+func (s *NATSService) status(_ context.Context, data []byte) (any, error) {
+	return s.withID(data, s.exports.Status)
+}
+
+func (s *NATSService) cancelExport(_ context.Context, data []byte) (any, error) {
+	return s.withID(data, s.exports.Cancel)
+}
+
+func (s *NATSService) resume(_ context.Context, data []byte) (any, error) {
+	return s.withID(data, s.exports.Resume)
+}
+
+// natsDeleteReply answers <prefix>.delete.
+type natsDeleteReply struct {
+	ID      string `json:"id"`
+	Deleted bool   `json:"deleted"`
+}
+
+func (s *NATSService) delete(_ context.Context, data []byte) (any, error) {
+	id, err := decodeNATSID(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.exports.Delete(id); err != nil {
+		return nil, err
+	}
+	return natsDeleteReply{ID: id, Deleted: true}, nil
+}
+
+// withID decodes an {id} request and answers with op's manifest.
+func (s *NATSService) withID(data []byte, op func(string) (*chunker.Manifest, error)) (any, error) {
+	id, err := decodeNATSID(data)
+	if err != nil {
+		return nil, err
+	}
+	m, err := op(id)
+	if err != nil {
+		return nil, err
+	}
+	out := *m // the runner's manifest stays as it is
+	if out.Chunks == nil {
+		out.Chunks = []chunker.Chunk{}
+	}
+	return &out, nil
+}
+
+// natsListItem is one export in a <prefix>.list reply.
+type natsListItem struct {
+	ID        string    `json:"id"`
+	State     string    `json:"state"`
+	Records   int64     `json:"records"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func (s *NATSService) list(_ context.Context, data []byte) (any, error) {
+	var req struct {
+		State string `json:"state"`
+	}
+	if err := decodeNATSRequest(data, &req); err != nil {
+		return nil, err
+	}
+	switch req.State {
+	case "", chunker.StateQueued, chunker.StateRunning, chunker.StateCompleted, chunker.StateFailed, chunker.StateCancelled:
+	default:
+		return nil, &request.FieldError{Field: "state", Message: fmt.Sprintf("unknown state %q (queued, running, completed, failed or cancelled)", req.State)}
+	}
+	ms, err := s.exports.List(req.State)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]natsListItem, 0, len(ms))
+	for _, m := range ms {
+		items = append(items, natsListItem{ID: m.ID, State: m.State, Records: m.Records, CreatedAt: m.CreatedAt})
+	}
+	return items, nil
+}

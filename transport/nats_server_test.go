@@ -1,0 +1,54 @@
+package transport
+
+import (
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// natsTestServer starts an embedded NATS server on a random loopback port
+// and shuts it down when the test ends.
+func natsTestServer(tb testing.TB) *server.Server {
+	tb.Helper()
+	return natsTestServerOn(tb, -1)
+}
+
+// natsTestServerOn starts an embedded NATS server on port (-1: random).
+// Shutting down twice is fine, so a test may stop it early.
+func natsTestServerOn(tb testing.TB, port int) *server.Server {
+	tb.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	tb.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(10 * time.Second) {
+		tb.Fatalf("nats server on port %d is not ready", port)
+	}
+	return s
+}
+
+// natsTestPort is the port a test server listens on.
+func natsTestPort(tb testing.TB, s *server.Server) int {
+	tb.Helper()
+	addr, ok := s.Addr().(*net.TCPAddr)
+	if !ok {
+		tb.Fatalf("nats server address %v is not TCP", s.Addr())
+	}
+	return addr.Port
+}
+
+// natsTestConn connects to s and closes the connection when the test ends.
+func natsTestConn(tb testing.TB, s *server.Server, opts ...nats.Option) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(s.ClientURL(), opts...)
+	if err != nil {
+		tb.Fatalf("nats connect: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}

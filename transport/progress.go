@@ -1,0 +1,484 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultPrefix is the subject prefix of the NATS service and of progress
+// events when none is configured.
+const DefaultPrefix = "exports"
+
+// Defaults of the Publisher. The processing interval makes "at most a few
+// export-processing events per second per export" four, the runner's own
+// tick. The queue limit keeps the events of thousands of chunks per export
+// (a few MB) while NATS is away.
+const (
+	DefaultProcessingInterval = 250 * time.Millisecond
+	DefaultProgressQueueLimit = 10_000
+)
+
+const (
+	// progressTakeMax bounds the events the sender takes per lock, so that
+	// Publish never waits behind a long critical section.
+	progressTakeMax = 256
+	// progressRetryMin and progressRetryMax bound the wait before events
+	// that NATS refused (reconnect buffer full) are offered again, and how
+	// often a disconnected connection is looked at.
+	progressRetryMin = 20 * time.Millisecond
+	progressRetryMax = 500 * time.Millisecond
+	// progressIdle is how long an export's sequence counter outlives its
+	// last event; after that the export is forgotten and a later event
+	// starts again at seq 1.
+	progressIdle = time.Hour
+	// progressFlushTimeout bounds Close's final NATS flush when its
+	// context has no deadline (nats.go requires one).
+	progressFlushTimeout = 10 * time.Second
+)
+
+// errProgressLater means NATS refused an event for now (reconnect buffer
+// full); it is offered again later.
+var errProgressLater = errors.New("progress: nats cannot take more now")
+
+// Publisher publishes progress events on <prefix>.progress.<exportId>.
+//
+// Guarantees:
+//
+//   - Publish never blocks its caller, whatever NATS does: it is O(1)
+//     (amortized) and allocation-free, takes one short lock, appends to (or
+//     overwrites the tail of) the export's queue and returns. Encoding and publishing happen on the Publisher's own
+//     goroutine.
+//   - The events of one export reach NATS in the order they were
+//     published. The Publisher assigns Seq (the caller's value is ignored)
+//     when it hands an event to NATS: 1, 2, 3, ... per export, so a
+//     subscriber sees seq increase by one with each event it gets. A gap
+//     means events were lost past the queue limit (see below). The counter
+//     is kept until the export has had no event for an hour; a daemon
+//     restart, or an event after that hour, starts again at 1 (with
+//     export-queued or export-resumed).
+//   - export-processing events are rate limited to one per processing
+//     interval per export (DefaultProcessingInterval). A queued one is
+//     replaced by a newer one, and dropped when any later event of its
+//     export is queued behind it before it goes, since that event carries
+//     newer counts; the newest one is always sent, when its slot comes. No
+//     other kind of event is coalesced or dropped, except past the queue
+//     limit.
+//   - While NATS is disconnected, events other than export-processing are
+//     handed to the connection, which keeps them in its reconnect buffer
+//     (nats.ReconnectBufSize); export-processing events wait in the queue
+//     and coalesce, so a subscriber gets the newest one on reconnect, not a
+//     backlog. When the reconnect buffer is full (or disabled), everything
+//     waits in the queue and is offered again until the connection is back:
+//     progress catches up on reconnect.
+//   - Each export's queue holds at most the queue limit. Reaching it sheds
+//     a quarter: the oldest export-processing events first (never the
+//     newest one), then, if that is not enough, the oldest events of any
+//     kind. Shed export-processing events count as
+//     Coalesced; any other shed event counts as Lost and leaves a gap in
+//     seq where it was. Memory is bounded by the limit times the exports
+//     that have events queued.
+//
+// Events published after Close, and events still queued when the
+// connection is closed for good or when Close's context ends, are Lost.
+// The caller must not modify what an event points to (Chunk, Total,
+// Percent) once it is published.
+type Publisher struct {
+	nc       *nats.Conn
+	prefix   string
+	log      *slog.Logger
+	interval time.Duration
+	limit    int
+	idle     time.Duration
+
+	mu      sync.Mutex
+	exports map[string]*progressQueue
+	active  []*progressQueue // the queues that hold events
+	closing bool
+
+	wake      chan struct{} // a queue grew; capacity 1
+	closeCh   chan struct{} // closed by Close: send everything, then stop
+	abort     chan struct{} // closed when Close gives up: stop now
+	abortOnce sync.Once
+	done      chan struct{} // closed when the sender returns
+
+	published, sent, coalesced, lost atomic.Int64
+	closedConn                       atomic.Bool
+}
+
+// PublisherStats counts a Publisher's events since it was made. Once Close
+// returns, Published = Sent + Coalesced + Lost.
+type PublisherStats struct {
+	// Published is how many events were given to Publish.
+	Published int64
+	// Sent is how many the NATS connection accepted.
+	Sent int64
+	// Coalesced is how many export-processing events the rate limit left
+	// out, as it means to.
+	Coalesced int64
+	// Lost is how many events were not sent for any other reason: past the
+	// queue limit, published after Close, queued when the connection was
+	// closed or when Close gave up, or not encodable.
+	Lost int64
+}
+
+// PublisherOption changes a Publisher's defaults.
+type PublisherOption func(*Publisher)
+
+// WithProcessingInterval sets the least time between two export-processing
+// events of one export on NATS. Zero or less sends every one that NATS
+// takes (coalescing still happens while NATS is slow).
+func WithProcessingInterval(d time.Duration) PublisherOption {
+	return func(p *Publisher) { p.interval = max(d, 0) }
+}
+
+// WithProgressQueueLimit sets how many events one export may have queued
+// before the oldest are shed (at least 4).
+func WithProgressQueueLimit(n int) PublisherOption {
+	return func(p *Publisher) { p.limit = max(n, 4) }
+}
+
+// NewPublisher returns a Publisher on nc and starts its sender goroutine,
+// which Close stops. An empty prefix means DefaultPrefix; a nil logger
+// discards.
+func NewPublisher(nc *nats.Conn, prefix string, logger *slog.Logger, opts ...PublisherOption) *Publisher {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Publisher{
+		nc:       nc,
+		prefix:   prefix,
+		log:      logger,
+		interval: DefaultProcessingInterval,
+		limit:    DefaultProgressQueueLimit,
+		idle:     progressIdle,
+		exports:  make(map[string]*progressQueue),
+		wake:     make(chan struct{}, 1),
+		closeCh:  make(chan struct{}),
+		abort:    make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	for _, opt := range opts {
+		opt(p)
+	}
+	go p.run()
+	return p
+}
+
+// ProgressSubject is the subject of export id's progress events.
+func ProgressSubject(prefix, id string) string {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return prefix + ".progress." + id
+}
+
+// Publish queues ev for its export and returns at once. A zero ev.Time is
+// set to now; ev.Seq is assigned when the event is sent.
+func (p *Publisher) Publish(ev Event) {
+	p.published.Add(1)
+	if ev.Time.IsZero() {
+		ev.Time = time.Now().UTC()
+	}
+	p.mu.Lock()
+	if p.closing {
+		p.mu.Unlock()
+		p.lost.Add(1)
+		return
+	}
+	q := p.exports[ev.ExportID]
+	if q == nil {
+		if !validSubjectToken(ev.ExportID) {
+			p.mu.Unlock()
+			p.lost.Add(1)
+			p.log.Warn("progress event without a usable export id", "event", ev.Event, "export", ev.ExportID)
+			return
+		}
+		q = &progressQueue{subject: ProgressSubject(p.prefix, ev.ExportID)}
+		p.exports[ev.ExportID] = q
+	}
+	appended, shed := q.push(ev, p.limit)
+	if !q.active {
+		q.active = true
+		p.active = append(p.active, q)
+	}
+	p.mu.Unlock()
+
+	if !appended {
+		p.coalesced.Add(1)
+		return // the sender knows this queue already
+	}
+	if shed.processing > 0 {
+		p.coalesced.Add(int64(shed.processing))
+	}
+	if shed.other > 0 {
+		p.lost.Add(int64(shed.other))
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the Publisher's counters.
+func (p *Publisher) Stats() PublisherStats {
+	return PublisherStats{
+		Published: p.published.Load(),
+		Sent:      p.sent.Load(),
+		Coalesced: p.coalesced.Load(),
+		Lost:      p.lost.Load(),
+	}
+}
+
+// Close stops taking events, hands every queued event to NATS (rate limits
+// no longer apply), waits until the server has them, and stops the sender.
+// When ctx ends first, what is still queued is Lost and Close returns an
+// error that says how many. It does not close the connection.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.mu.Lock()
+	first := !p.closing
+	p.closing = true
+	p.mu.Unlock()
+	if first {
+		close(p.closeCh)
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		before := p.lost.Load()
+		p.abortOnce.Do(func() { close(p.abort) })
+		<-p.done
+		return fmt.Errorf("progress: close: %d events not sent: %w", p.lost.Load()-before, context.Cause(ctx))
+	}
+	if p.closedConn.Load() {
+		return fmt.Errorf("progress: close: %w", nats.ErrConnectionClosed)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, progressFlushTimeout)
+		defer cancel()
+	}
+	if err := p.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("progress: close: flush: %w", err)
+	}
+	return nil
+}
+
+// progressMsg is an event taken from its queue, with its seq assigned, on
+// its way to NATS.
+type progressMsg struct {
+	subject string
+	ev      Event
+	data    []byte // encoded once, kept while NATS refuses it
+}
+
+// run is the sender: it takes what may go now, hands it to NATS, and sleeps
+// until an event is queued, a rate limit slot opens, NATS may take more, or
+// Close is called.
+func (p *Publisher) run() {
+	defer close(p.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+
+	var (
+		pending  []progressMsg // taken, not yet accepted by NATS
+		retryAt  time.Time
+		retry    = progressRetryMin
+		flushing bool
+		closeCh  = p.closeCh
+		swept    = time.Now()
+	)
+	for {
+		now := time.Now()
+		var next time.Time // when to look again; zero: only when woken
+		if len(pending) == 0 {
+			pending, next = p.take(now, flushing, p.nc.IsConnected(), pending)
+		}
+		switch {
+		case len(pending) > 0 && now.Before(retryAt):
+			next = retryAt
+		case len(pending) > 0:
+			n, err := p.send(pending)
+			rest := copy(pending, pending[n:])
+			clear(pending[rest:])
+			pending = pending[:rest]
+			switch {
+			case err == nil:
+				retry, retryAt = progressRetryMin, time.Time{}
+				continue // take what came meanwhile
+			case errors.Is(err, errProgressLater):
+				retryAt = now.Add(retry)
+				next = retryAt
+				retry = min(2*retry, progressRetryMax)
+			default: // the connection is closed for good
+				pending = p.loseAll(pending, err)
+				if flushing {
+					return
+				}
+			}
+		case flushing:
+			return // taking while flushing holds nothing back: all is sent
+		}
+		if now.Sub(swept) > p.idle/4 {
+			p.sweep(now)
+			swept = now
+		}
+
+		if next.IsZero() {
+			timer.Stop()
+		} else {
+			timer.Reset(max(next.Sub(now), 0))
+		}
+		select {
+		case <-p.wake:
+		case <-timer.C:
+		case <-closeCh:
+			flushing, closeCh = true, nil
+			retryAt = time.Time{} // try at once, the caller is waiting
+		case <-p.abort:
+			p.loseAll(pending, nil)
+			return
+		}
+	}
+}
+
+// take moves the events that may go now from the queues to out, assigning
+// their seq, and returns when a held export-processing event may go.
+// Flushing holds nothing back.
+func (p *Publisher) take(now time.Time, flushing, connected bool, out []progressMsg) ([]progressMsg, time.Time) {
+	var next time.Time
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	keep := p.active[:0]
+	for _, q := range p.active {
+		for q.len() > 0 && len(out) < progressTakeMax {
+			ev := q.front()
+			if ev.Event == EventProcessing && !flushing {
+				if q.len() > 1 { // superseded: what follows has newer counts
+					q.pop()
+					p.coalesced.Add(1)
+					continue
+				}
+				if !connected || now.Before(q.nextProcessing) {
+					at := q.nextProcessing
+					if !connected {
+						at = now.Add(progressRetryMax)
+					}
+					if next.IsZero() || at.Before(next) {
+						next = at
+					}
+					break
+				}
+				q.nextProcessing = now.Add(p.interval)
+			}
+			q.pop()
+			q.seq += 1 + q.gap
+			q.gap = 0
+			ev.Seq = q.seq
+			q.last = now
+			out = append(out, progressMsg{subject: q.subject, ev: ev})
+		}
+		if q.len() > 0 {
+			keep = append(keep, q)
+		} else {
+			q.active = false
+		}
+	}
+	clear(p.active[len(keep):])
+	p.active = keep
+	return out, next
+}
+
+// send hands msgs to NATS in order and returns how many are done with:
+// accepted, or dropped because NATS can never take them. It stops at
+// errProgressLater, or at an error that means the connection is closed.
+func (p *Publisher) send(msgs []progressMsg) (int, error) {
+	for i := range msgs {
+		m := &msgs[i]
+		if m.data == nil {
+			data, err := json.Marshal(sanitizeEvent(m.ev))
+			if err != nil {
+				p.lost.Add(1)
+				p.log.Error("encode progress event", "export", m.ev.ExportID, "event", m.ev.Event, "err", err)
+				continue
+			}
+			m.data = data
+		}
+		err := p.nc.Publish(m.subject, m.data)
+		switch {
+		case err == nil:
+			p.sent.Add(1)
+		case errors.Is(err, nats.ErrReconnectBufExceeded):
+			return i, errProgressLater
+		case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining),
+			errors.Is(err, nats.ErrInvalidConnection):
+			return i, err
+		default: // this event can never go (too large, say); the next may
+			p.lost.Add(1)
+			p.log.Error("publish progress event", "export", m.ev.ExportID, "event", m.ev.Event, "err", err)
+		}
+	}
+	return len(msgs), nil
+}
+
+// loseAll counts pending and everything queued as Lost and empties the
+// queues. A non-nil err is the reason, logged once.
+func (p *Publisher) loseAll(pending []progressMsg, err error) []progressMsg {
+	n := len(pending)
+	clear(pending)
+	p.mu.Lock()
+	for _, q := range p.active {
+		n += q.len()
+		q.gap += int64(q.len())
+		q.reset()
+		q.active = false
+	}
+	clear(p.active)
+	p.active = p.active[:0]
+	p.mu.Unlock()
+	p.lost.Add(int64(n))
+	if err != nil && !p.closedConn.Swap(true) {
+		p.log.Error("progress events lost: the NATS connection is closed", "events", n, "err", err)
+	}
+	return pending[:0]
+}
+
+// sweep forgets the exports that have had no event for the idle time.
+func (p *Publisher) sweep(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, q := range p.exports {
+		if !q.active && now.Sub(q.last) > p.idle {
+			delete(p.exports, id)
+		}
+	}
+}
+
+// sanitizeEvent makes ev encodable: JSON has no NaN or infinity.
+func sanitizeEvent(ev Event) *Event {
+	if math.IsNaN(ev.Rate) || math.IsInf(ev.Rate, 0) {
+		ev.Rate = 0
+	}
+	if ev.Percent != nil && (math.IsNaN(*ev.Percent) || math.IsInf(*ev.Percent, 0)) {
+		ev.Percent = nil
+	}
+	return &ev
+}
+
+// validSubjectToken reports whether s can be one token of a NATS subject.
+func validSubjectToken(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
+}

@@ -1,0 +1,93 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+)
+
+// BenchmarkPublish measures what Publish costs the pipeline goroutine that
+// calls it, with a live server (and its sender goroutine busy beside it)
+// and with the server down. Each run checks the Publisher's books: every
+// event is sent, coalesced, or (only with the server down) still queued.
+func BenchmarkPublish(b *testing.B) {
+	for _, bc := range []struct {
+		name       string
+		otherEvery int // one event in otherEvery is not export-processing
+		down       bool
+	}{
+		{"processing", 0, false},
+		{"mixed_1in100", 100, false},
+		{"server_down/mixed_1in100", 100, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := natsTestServer(b)
+			nc, down, _ := progressReconnectingConn(b, srv, nats.ReconnectBufSize(-1))
+			p := NewPublisher(nc, "", nil, WithProgressQueueLimit(1<<30))
+			if bc.down {
+				srv.Shutdown()
+				progressWait(b, down, "disconnect")
+			}
+			const id = "ffffffffffffffffffffffffff"
+			var n, others int64
+			b.ReportAllocs()
+			for b.Loop() {
+				n++
+				ev := Event{Event: EventProcessing, ExportID: id, Records: n, Bytes: n * 100}
+				if bc.otherEvery > 0 && n%int64(bc.otherEvery) == 0 {
+					ev.Event = EventFileGeneration
+					others++
+				}
+				p.Publish(ev)
+			}
+			b.StopTimer()
+			progressBenchCheck(b, p, n, others, bc.down)
+		})
+	}
+
+	b.Run("parallel_export_per_goroutine", func(b *testing.B) {
+		srv := natsTestServer(b)
+		p := NewPublisher(natsTestConn(b, srv), "", nil)
+		var next, n atomic.Int64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			id := fmt.Sprintf("%026d", next.Add(1))
+			var i int64
+			for pb.Next() {
+				i++
+				p.Publish(Event{Event: EventProcessing, ExportID: id, Records: i})
+			}
+			n.Add(i)
+		})
+		b.StopTimer()
+		progressBenchCheck(b, p, n.Load(), 0, false)
+	})
+}
+
+// progressBenchCheck closes p and checks that its counters account for n
+// events, of which others are not export-processing.
+func progressBenchCheck(b *testing.B, p *Publisher, n, others int64, down bool) {
+	b.Helper()
+	if down {
+		// Nothing can be sent: close gives up at once and counts the rest.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = p.Close(ctx)
+	} else {
+		progressClose(b, p)
+	}
+	st := p.Stats()
+	if st.Published != n || st.Published != st.Sent+st.Coalesced+st.Lost {
+		b.Fatalf("stats %+v for %d events", st, n)
+	}
+	if !down && (st.Lost != 0 || st.Sent < others) {
+		b.Fatalf("stats %+v: %d non-processing events, all must be sent", st, others)
+	}
+	if down && st.Lost < others {
+		b.Fatalf("stats %+v: %d non-processing events were queued", st, others)
+	}
+	b.ReportMetric(float64(st.Sent)/float64(n), "sent/op")
+}

@@ -1,0 +1,103 @@
+package transport
+
+import "time"
+
+// progressQueue is one export's events on their way to NATS, oldest first,
+// with the export's sequence counter and rate limit. The Publisher's mutex
+// guards it.
+type progressQueue struct {
+	subject string
+	items   []Event // items[head:] are queued
+	head    int
+	active  bool // in Publisher.active
+
+	// seq is the last seq sent; gap is how many events were lost since,
+	// so that the next one sent shows the hole.
+	seq, gap int64
+	// nextProcessing is when the next export-processing event may go.
+	nextProcessing time.Time
+	// last is when an event was last taken, for forgetting idle exports.
+	last time.Time
+}
+
+// progressShed counts what push shed to stay within the limit.
+type progressShed struct {
+	processing int // export-processing events: as if coalesced
+	other      int // any other kind: lost
+}
+
+func (q *progressQueue) len() int { return len(q.items) - q.head }
+
+func (q *progressQueue) front() Event { return q.items[q.head] }
+
+func (q *progressQueue) pop() {
+	q.items[q.head] = Event{} // let go of what it points to
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+}
+
+func (q *progressQueue) reset() {
+	clear(q.items)
+	q.items, q.head = q.items[:0], 0
+}
+
+// push queues ev. An export-processing event replaces a queued one at the
+// tail (it has newer counts and nothing came between them); then push
+// reports appended false. A queue at limit first sheds a quarter of it.
+func (q *progressQueue) push(ev Event, limit int) (appended bool, shed progressShed) {
+	if ev.Event == EventProcessing && q.len() > 0 && q.items[len(q.items)-1].Event == EventProcessing {
+		q.items[len(q.items)-1] = ev
+		return false, shed
+	}
+	if q.len() >= limit {
+		shed = q.shed(limit - limit/4)
+	}
+	if len(q.items) == cap(q.items) && q.head >= len(q.items)/2 {
+		// Reuse the popped front instead of growing: amortized O(1), as
+		// at least half the slice moves only after as many pops.
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, ev)
+	return true, shed
+}
+
+// shed removes events until target are left: the oldest export-processing
+// events first, keeping the newest one, then the oldest events of any
+// kind, which leave a gap in seq.
+func (q *progressQueue) shed(target int) progressShed {
+	var s progressShed
+	live := q.items[q.head:]
+	excess := len(live) - target
+	if excess <= 0 {
+		return s
+	}
+	newest := -1 // the newest export-processing event stays
+	for i := len(live) - 1; i >= 0; i-- {
+		if live[i].Event == EventProcessing {
+			newest = i
+			break
+		}
+	}
+	kept := live[:0]
+	for i, ev := range live {
+		if excess > 0 && ev.Event == EventProcessing && i != newest {
+			excess--
+			s.processing++
+			continue
+		}
+		kept = append(kept, ev)
+	}
+	if excess > 0 {
+		kept = kept[excess:]
+		s.other = excess
+		q.gap += int64(excess)
+	}
+	n := copy(q.items, kept)
+	clear(q.items[n:])
+	q.items, q.head = q.items[:n], 0
+	return s
+}
