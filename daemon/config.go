@@ -1,0 +1,175 @@
+// Package daemon wires exportd serve together: the checkpoint store, the
+// MongoDB client, the job runner, the NATS service and progress publisher
+// (with an embedded NATS server when none is configured) and the HTTP
+// server, and shuts them down in order.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the daemon's configuration: built-in defaults, then the YAML
+// file, then the environment, then flags. configs/exportd.yaml documents
+// every key.
+type Config struct {
+	// DataDir holds exportd.db and exports/<id>/.
+	DataDir string `yaml:"dataDir"`
+	// MongoURI is the one deployment the daemon reads from. Prefer the
+	// environment (EXPORTD_MONGO_URI) for a URI with a password.
+	MongoURI string `yaml:"mongoUri"`
+	// ServerSelectionTimeout bounds how long MongoDB may be unreachable
+	// before an operation fails.
+	ServerSelectionTimeout time.Duration `yaml:"serverSelectionTimeout"`
+	// HTTPAddr is the download server's address.
+	HTTPAddr string `yaml:"httpAddr"`
+	// PublicURL is how clients reach the HTTP server, for the URLs in
+	// replies (default http://<HTTPAddr>).
+	PublicURL string `yaml:"publicUrl"`
+	// NATS configures the broker connection.
+	NATS NATSConfig `yaml:"nats"`
+	// MaxConcurrent exports run at once; QueueSize more may wait.
+	MaxConcurrent int `yaml:"maxConcurrent"`
+	QueueSize     int `yaml:"queueSize"`
+	// Workers is each export's encoder pool (0 = GOMAXPROCS).
+	Workers int `yaml:"workers"`
+	// Retries is how many failures in a row an export survives when a new
+	// cursor can cure them.
+	Retries int `yaml:"retries"`
+	// Allow lists the namespaces requests may name ("db.coll" or "db.*");
+	// empty allows every namespace of the deployment.
+	Allow []string `yaml:"allow"`
+	// ProfilesDir holds the request profiles (*.yaml).
+	ProfilesDir string `yaml:"profilesDir"`
+	// Retention is how long finished exports are kept (0 = forever).
+	Retention time.Duration `yaml:"retention"`
+	// ShutdownGrace bounds a graceful shutdown.
+	ShutdownGrace time.Duration `yaml:"shutdownGrace"`
+	// DownloadSecret, when set, makes download URLs carry an expiring
+	// signed token. Prefer the environment (EXPORTD_DOWNLOAD_SECRET).
+	DownloadSecret string `yaml:"downloadSecret"`
+	// TokenTTL is the lifetime of a signed download URL.
+	TokenTTL time.Duration `yaml:"tokenTtl"`
+	// CountTotal asks MongoDB for a total for progress events when it is
+	// cheap (an unfiltered export's estimated count).
+	CountTotal bool `yaml:"countTotal"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `yaml:"logLevel"`
+}
+
+// NATSConfig is the broker connection. Without URL, an embedded server
+// listens on Listen.
+type NATSConfig struct {
+	URL    string `yaml:"url"`
+	Listen string `yaml:"listen"`
+	// Prefix of every subject (default "exports").
+	Prefix string `yaml:"prefix"`
+	// CredsFile, NKeyFile and Token authenticate to a real deployment
+	// (Token is better given as EXPORTD_NATS_TOKEN).
+	CredsFile string `yaml:"credsFile"`
+	NKeyFile  string `yaml:"nkeyFile"`
+	Token     string `yaml:"token"`
+	// TLS client certificate and CA.
+	TLSCert string `yaml:"tlsCert"`
+	TLSKey  string `yaml:"tlsKey"`
+	TLSCA   string `yaml:"tlsCa"`
+}
+
+// Default returns the built-in configuration.
+func Default() Config {
+	return Config{
+		DataDir:                "exportd-data",
+		ServerSelectionTimeout: 10 * time.Second, // fail fast, retry in the runner
+		HTTPAddr:               "127.0.0.1:8080", // loopback unless told otherwise
+		NATS:                   NATSConfig{Listen: "127.0.0.1:4222", Prefix: "exports"},
+		MaxConcurrent:          2,   // two cursors already keep a small server busy
+		QueueSize:              100, // beyond it, clients hear 503 rather than wait unseen
+		Retries:                8,   // about two minutes of backoff: a restart or failover
+		ProfilesDir:            "configs/profiles",
+		Retention:              7 * 24 * time.Hour, // a week to download
+		ShutdownGrace:          30 * time.Second,
+		TokenTTL:               time.Hour,
+		CountTotal:             true,
+		LogLevel:               "info",
+	}
+}
+
+// LoadFile reads a YAML configuration over c; unknown keys are errors.
+func (c *Config) LoadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadEnv applies the EXPORTD_* environment variables over c.
+func (c *Config) LoadEnv(getenv func(string) string) {
+	set := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.MongoURI, "EXPORTD_MONGO_URI")
+	set(&c.DownloadSecret, "EXPORTD_DOWNLOAD_SECRET")
+	set(&c.NATS.Token, "EXPORTD_NATS_TOKEN")
+	set(&c.NATS.URL, "EXPORTD_NATS_URL")
+	set(&c.DataDir, "EXPORTD_DATA")
+}
+
+// Validate says which setting is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("dataDir: required"))
+	}
+	if c.MongoURI == "" {
+		errs = append(errs, errors.New("mongoUri: required (or EXPORTD_MONGO_URI, --mongo-uri)"))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("httpAddr: %v", err))
+	}
+	if c.NATS.URL == "" {
+		if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("nats.listen: %v", err))
+		}
+	}
+	if c.NATS.Prefix == "" || strings.ContainsAny(c.NATS.Prefix, " *>") {
+		errs = append(errs, fmt.Errorf("nats.prefix: %q is not a subject prefix", c.NATS.Prefix))
+	}
+	if c.MaxConcurrent < 1 {
+		errs = append(errs, fmt.Errorf("maxConcurrent: must be at least 1, got %d", c.MaxConcurrent))
+	}
+	if c.QueueSize < 0 {
+		errs = append(errs, fmt.Errorf("queueSize: must not be negative, got %d", c.QueueSize))
+	}
+	if c.Retries < 0 || c.Workers < 0 {
+		errs = append(errs, errors.New("retries, workers: must not be negative"))
+	}
+	for _, ns := range c.Allow {
+		if d, coll, ok := strings.Cut(ns, "."); !ok || d == "" || coll == "" {
+			errs = append(errs, fmt.Errorf("allow: %q is not db.collection or db.*", ns))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("logLevel: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	if c.ShutdownGrace <= 0 || c.TokenTTL <= 0 || c.ServerSelectionTimeout <= 0 {
+		errs = append(errs, errors.New("shutdownGrace, tokenTtl, serverSelectionTimeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,207 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/exportd/exportd/checkpoint"
+	"github.com/exportd/exportd/export"
+	"github.com/exportd/exportd/request"
+	"github.com/exportd/exportd/runner"
+	"github.com/exportd/exportd/transport"
+)
+
+// Version is reported by the NATS service.
+const Version = "0.1.0"
+
+// Run serves until ctx ends, then shuts down in order: stop taking
+// requests, stop running exports at a checkpoint (they resume at the next
+// start), flush progress events, close connections. ready, when not nil,
+// is told the addresses once everything listens.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (err error) {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	profiles, err := request.LoadProfiles(cfg.ProfilesDir)
+	if err != nil {
+		return err
+	}
+	store, err := checkpoint.Open(filepath.Join(cfg.DataDir, checkpoint.FileName))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, store.Close()) }()
+
+	client, err := export.Connect(ctx, cfg.MongoURI, cfg.ServerSelectionTimeout)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, client.Disconnect(context.WithoutCancel(ctx))) }()
+
+	natsURL := cfg.NATS.URL
+	if natsURL == "" {
+		ns, err := embeddedNATS(cfg.NATS.Listen)
+		if err != nil {
+			return err
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		natsURL = ns.ClientURL()
+		log.Info("embedded NATS server", "url", natsURL)
+	}
+	nc, err := connectNATS(natsURL, cfg.NATS, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	pub := transport.NewPublisher(nc, cfg.NATS.Prefix, log.With("component", "progress"))
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err = errors.Join(err, pub.Close(fctx))
+	}()
+
+	run, err := runner.New(runner.Config{
+		Env: &export.Env{
+			Store: store, Client: client, Workers: cfg.Workers, Retries: cfg.Retries,
+			Backoff: 500 * time.Millisecond, MaxBackoff: 15 * time.Second,
+		},
+		DataDir: cfg.DataDir, MaxConcurrent: cfg.MaxConcurrent, QueueSize: cfg.QueueSize,
+		Allow: cfg.Allow, Profiles: profiles, Retention: cfg.Retention, Grace: cfg.ShutdownGrace,
+		Events: pub.Publish, CountTotal: cfg.CountTotal, Logger: log.With("component", "runner"),
+	})
+	if err != nil {
+		return err
+	}
+
+	var secret []byte
+	if cfg.DownloadSecret != "" {
+		secret = []byte(cfg.DownloadSecret)
+	}
+	h, err := transport.NewHTTP(transport.HTTPConfig{Exports: run, Secret: secret, TokenTTL: cfg.TokenTTL, Logger: log.With("component", "http")})
+	if err != nil {
+		return err
+	}
+	m := h.Metrics()
+	run.SetMetrics(runner.Metrics{QueueDepth: m.SetQueueDepth, Exported: m.AddExported, SealLatency: m.ObserveSeal, Finished: m.ExportFinished})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
+	}
+	public := cfg.PublicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+	}
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+
+	svc, err := transport.NewNATSService(transport.NATSConfig{
+		Conn: nc, Exports: run, Prefix: cfg.NATS.Prefix, Version: Version, Logger: log.With("component", "nats"),
+		URLs: func(id string) (string, string) {
+			now := time.Now()
+			return public + h.SignURL("/exports/"+id, now), public + h.SignURL("/exports/"+id+"/data", now)
+		},
+	})
+	if err != nil {
+		return errors.Join(err, srv.Close())
+	}
+
+	rctx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	runDone := make(chan error, 1)
+	go func() { runDone <- run.Run(rctx) }()
+	log.Info("exportd serving", "http", ln.Addr().String(), "nats", natsURL, "data", cfg.DataDir)
+	if ready != nil {
+		ready(Addrs{HTTP: ln.Addr().String(), NATS: natsURL, Public: public})
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		stopRunner()
+		<-runDone
+		return fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down")
+	var errs []error
+	errs = append(errs, svc.Stop())
+	stopRunner()
+	errs = append(errs, <-runDone)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+	defer cancel()
+	errs = append(errs, srv.Shutdown(sctx))
+	return errors.Join(errs...)
+}
+
+// Addrs are where a running daemon listens.
+type Addrs struct {
+	HTTP, NATS, Public string
+}
+
+func embeddedNATS(listen string) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("nats.listen: %w", err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	ns, err := server.NewServer(&server.Options{Host: host, Port: port, NoSigs: true, NoLog: true})
+	if err != nil {
+		return nil, err
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded NATS server did not start on %s", listen)
+	}
+	return ns, nil
+}
+
+func connectNATS(url string, c NATSConfig, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("exportd"),
+		nats.MaxReconnects(-1), // exports go on while NATS is away
+		nats.ReconnectBufSize(8 << 20),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if c.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	}
+	if c.NKeyFile != "" {
+		o, err := nats.NkeyOptionFromSeed(c.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.nkeyFile: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if c.Token != "" {
+		opts = append(opts, nats.Token(c.Token))
+	}
+	if c.TLSCert != "" || c.TLSKey != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	return nc, nil
+}

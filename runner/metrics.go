@@ -1,0 +1,31 @@
+package runner
+
+import "time"
+
+// Metrics are the hooks through which the runner reports to the metrics
+// registry; a nil hook is skipped.
+type Metrics struct {
+	// QueueDepth is told the number of waiting exports.
+	QueueDepth func(n int)
+	// Exported is told of each sealed chunk's records and bytes.
+	Exported func(records, bytes int64)
+	// SealLatency is told how long a chunk took from its first record to
+	// its commit.
+	SealLatency func(d time.Duration)
+	// Finished is told each export that reaches a final state.
+	Finished func(state string)
+}
+
+func (r *Runner) SetMetrics(m Metrics) { r.mu.Lock(); r.metrics = m; r.mu.Unlock() }
+
+func (m *Metrics) queueDepth(n int) {
+	if m.QueueDepth != nil {
+		m.QueueDepth(n)
+	}
+}
+
+func (m *Metrics) state(state string, _ int) {
+	if m.Finished != nil && state != "queued" && state != "running" {
+		m.Finished(state)
+	}
+}

@@ -1,0 +1,456 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/exportd/exportd/checkpoint"
+	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/export"
+	"github.com/exportd/exportd/request"
+	"github.com/exportd/exportd/transport"
+)
+
+// Config configures a Runner.
+type Config struct {
+	// Env is how exports run (store, client, workers, retries).
+	Env *export.Env
+	// DataDir holds exports/<id>/ for each export.
+	DataDir string
+	// MaxConcurrent exports run at once; QueueSize more may wait.
+	MaxConcurrent int
+	QueueSize     int
+	// Allow lists the namespaces requests may name, as "db.collection" or
+	// "db.*"; empty allows all.
+	Allow []string
+	// Profiles map a request's profile name to its mapping.
+	Profiles map[string]*request.Profile
+	// Retention is how long finished exports are kept; 0 keeps them.
+	Retention time.Duration
+	// Grace bounds how long a shutdown waits for running exports to stop.
+	Grace time.Duration
+	// Events receives progress events; nil drops them.
+	Events func(transport.Event)
+	// CountTotal asks the database for a total when it is cheap.
+	CountTotal bool
+	Logger     *slog.Logger
+}
+
+// Runner runs exports. Its methods are safe for concurrent use; it
+// implements transport.Exports.
+type Runner struct {
+	cfg   Config
+	store *checkpoint.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	queue   []string // waiting ids, oldest first
+	running map[string]context.CancelCauseFunc
+	wake    chan struct{}
+	seq     map[string]int64
+	closed  bool
+	wg      sync.WaitGroup
+	metrics Metrics
+}
+
+var (
+	errCancelled = errors.New("cancelled")
+	errShutdown  = errors.New("daemon shutting down")
+)
+
+// New makes a Runner; Run starts it.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Env == nil || cfg.Env.Store == nil || cfg.Env.Client == nil {
+		return nil, errors.New("runner: no store or client")
+	}
+	if cfg.MaxConcurrent < 1 || cfg.QueueSize < 0 {
+		return nil, fmt.Errorf("runner: max concurrent %d, queue size %d", cfg.MaxConcurrent, cfg.QueueSize)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{
+		cfg: cfg, store: cfg.Env.Store, log: log,
+		running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1), seq: map[string]int64{},
+	}, nil
+}
+
+// Run resumes unfinished exports, then runs queued ones until ctx ends;
+// then it stops the running ones (they stay resumable) and waits for them
+// at most Grace.
+func (r *Runner) Run(ctx context.Context) error {
+	exports, err := r.store.List()
+	if err != nil {
+		return err
+	}
+	for _, e := range exports {
+		switch e.State {
+		case chunker.StateRunning, chunker.StateQueued:
+			r.enqueue(e.ID)
+			if e.State == chunker.StateRunning {
+				r.log.Info("resuming export after restart", "export", e.ID, "records", e.Records)
+			}
+		}
+	}
+	var workers sync.WaitGroup
+	for range r.cfg.MaxConcurrent {
+		workers.Go(func() { r.work(ctx) })
+	}
+	retention := time.NewTicker(time.Minute)
+	defer retention.Stop()
+	r.expire(time.Now())
+	for {
+		select {
+		case <-ctx.Done():
+			r.mu.Lock()
+			r.closed = true
+			for _, cancel := range r.running {
+				cancel(errShutdown)
+			}
+			r.mu.Unlock()
+			done := make(chan struct{})
+			go func() { workers.Wait(); close(done) }()
+			select {
+			case <-done:
+				return nil
+			case <-time.After(r.cfg.Grace):
+				return fmt.Errorf("runner: exports still stopping after %s", r.cfg.Grace)
+			}
+		case now := <-retention.C:
+			r.expire(now)
+		}
+	}
+}
+
+// work runs queued exports one at a time until ctx ends.
+func (r *Runner) work(ctx context.Context) {
+	for {
+		id, ok := r.next(ctx)
+		if !ok {
+			return
+		}
+		r.runOne(ctx, id)
+	}
+}
+
+func (r *Runner) next(ctx context.Context) (string, bool) {
+	for {
+		r.mu.Lock()
+		if r.closed || ctx.Err() != nil {
+			r.mu.Unlock()
+			return "", false
+		}
+		if len(r.queue) > 0 {
+			id := r.queue[0]
+			r.queue = r.queue[1:]
+			r.metrics.queueDepth(len(r.queue))
+			r.mu.Unlock()
+			return id, true
+		}
+		r.mu.Unlock()
+		select {
+		case <-r.wake:
+		case <-ctx.Done():
+			return "", false
+		}
+	}
+}
+
+func (r *Runner) enqueue(id string) {
+	r.mu.Lock()
+	r.queue = append(r.queue, id)
+	r.metrics.queueDepth(len(r.queue))
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	// Wake every idle worker: one token may serve only one.
+	for range r.cfg.MaxConcurrent - 1 {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Dir is the directory of export id.
+func (r *Runner) Dir(id string) (string, error) {
+	if !checkpoint.ValidID(id) {
+		return "", fmt.Errorf("%w: %q", transport.ErrNotFound, id)
+	}
+	return filepath.Join(r.cfg.DataDir, "exports", id), nil
+}
+
+// Start accepts a request: see transport.Exports.
+func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*chunker.Manifest, error) {
+	req, err := request.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.allowed(req.Database, req.Collection); err != nil {
+		return nil, err
+	}
+	if req.Profile != "" {
+		prof, ok := r.cfg.Profiles[req.Profile]
+		if !ok {
+			return nil, &request.FieldError{Field: "profile", Message: fmt.Sprintf("unknown profile %q", req.Profile)}
+		}
+		if err := prof.Apply(req); err != nil {
+			return nil, err
+		}
+	}
+	plan, err := request.Compile(req)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	full := len(r.queue) >= r.cfg.QueueSize && len(r.running) >= r.cfg.MaxConcurrent
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("%w: shutting down", transport.ErrBusy)
+	}
+	e := &checkpoint.Export{
+		ID: checkpoint.NewID(), RequestID: req.RequestID, Request: compactJSON(raw), Plan: *plan,
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond), State: chunker.StateQueued,
+	}
+	if full && req.RequestID != "" {
+		// A repeated request is answered even when the queue is full.
+		if got, err := r.byRequestID(req.RequestID); err == nil && got != nil {
+			return r.Status(got.ID)
+		}
+	}
+	if full {
+		return nil, fmt.Errorf("%w: %d running, %d queued", transport.ErrBusy, r.cfg.MaxConcurrent, r.cfg.QueueSize)
+	}
+	got, created, err := r.store.Create(e)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		return r.Status(got.ID)
+	}
+	dir, _ := r.Dir(e.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, errors.Join(err, r.store.Delete(e.ID))
+	}
+	m, err := r.writeManifest(e.ID)
+	if err != nil {
+		return nil, err
+	}
+	r.emit(transport.Event{Event: transport.EventQueued, ExportID: e.ID})
+	r.metrics.state(chunker.StateQueued, 1)
+	r.enqueue(e.ID)
+	return m, nil
+}
+
+func (r *Runner) byRequestID(key string) (*checkpoint.Export, error) {
+	all, err := r.store.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range all {
+		if e.RequestID == key {
+			return e, nil
+		}
+	}
+	return nil, nil
+}
+
+// allowed checks the namespace against the allow-list.
+func (r *Runner) allowed(db, coll string) error {
+	if len(r.cfg.Allow) == 0 {
+		return nil
+	}
+	for _, ns := range r.cfg.Allow {
+		d, c, _ := strings.Cut(ns, ".")
+		if d == db && (c == "*" || c == coll) {
+			return nil
+		}
+	}
+	if !slices.ContainsFunc(r.cfg.Allow, func(ns string) bool { return strings.HasPrefix(ns, db+".") }) {
+		return &request.FieldError{Field: "database", Message: fmt.Sprintf("database %q is not allowed here", db)}
+	}
+	return &request.FieldError{Field: "collection", Message: fmt.Sprintf("collection %q of %q is not allowed here", coll, db)}
+}
+
+// Status returns the manifest of export id.
+func (r *Runner) Status(id string) (*chunker.Manifest, error) {
+	if !checkpoint.ValidID(id) {
+		return nil, fmt.Errorf("%w: %q", transport.ErrNotFound, id)
+	}
+	m, err := r.store.Manifest(id)
+	return m, mapErr(err)
+}
+
+// List returns the exports, oldest first, those in state when not empty.
+func (r *Runner) List(state string) ([]*chunker.Manifest, error) {
+	all, err := r.store.List()
+	if err != nil {
+		return nil, err
+	}
+	out := []*chunker.Manifest{}
+	for _, e := range all {
+		if state != "" && e.State != state {
+			continue
+		}
+		out = append(out, &chunker.Manifest{ID: e.ID, State: e.State, CreatedAt: e.CreatedAt, StartedAt: e.StartedAt,
+			FinishedAt: e.FinishedAt, Records: e.Records, Bytes: e.Bytes, Error: e.Error, Request: e.Request})
+	}
+	return out, nil
+}
+
+// Cancel stops a queued or running export.
+func (r *Runner) Cancel(id string) (*chunker.Manifest, error) {
+	e, err := r.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if e.Finished() {
+		return nil, fmt.Errorf("%w: export %s is %s", transport.ErrState, id, e.State)
+	}
+	r.mu.Lock()
+	cancel, running := r.running[id]
+	if running {
+		cancel(errCancelled)
+	} else {
+		r.queue = slices.DeleteFunc(r.queue, func(q string) bool { return q == id })
+	}
+	r.mu.Unlock()
+	if !running {
+		if err := r.finish(id, chunker.StateCancelled, "cancelled"); err != nil {
+			return nil, err
+		}
+		r.emit(transport.Event{Event: transport.EventCancelled, ExportID: id})
+		return r.Status(id)
+	}
+	// The worker records the cancel when the export has stopped.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if e, err := r.get(id); err == nil && e.Finished() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r.Status(id)
+}
+
+// Resume queues a failed or cancelled export again.
+func (r *Runner) Resume(id string) (*chunker.Manifest, error) {
+	e, err := r.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if e.State != chunker.StateFailed && e.State != chunker.StateCancelled {
+		return nil, fmt.Errorf("%w: export %s is %s; only failed or cancelled exports resume", transport.ErrState, id, e.State)
+	}
+	if err := r.store.SetState(id, chunker.StateQueued, "", time.Now().UTC()); err != nil {
+		return nil, mapErr(err)
+	}
+	if _, err := r.writeManifest(id); err != nil {
+		return nil, err
+	}
+	r.emit(transport.Event{Event: transport.EventQueued, ExportID: id})
+	r.enqueue(id)
+	return r.Status(id)
+}
+
+// Delete removes an export and its files, cancelling it first if needed.
+func (r *Runner) Delete(id string) error {
+	e, err := r.get(id)
+	if err != nil {
+		return err
+	}
+	if !e.Finished() {
+		if _, err := r.Cancel(id); err != nil && !errors.Is(err, transport.ErrState) {
+			return err
+		}
+	}
+	dir, _ := r.Dir(id)
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	delete(r.seq, id)
+	r.mu.Unlock()
+	return mapErr(r.store.Delete(id))
+}
+
+func (r *Runner) get(id string) (*checkpoint.Export, error) {
+	if !checkpoint.ValidID(id) {
+		return nil, fmt.Errorf("%w: %q", transport.ErrNotFound, id)
+	}
+	e, err := r.store.Get(id)
+	return e, mapErr(err)
+}
+
+// expire deletes finished exports older than the retention.
+func (r *Runner) expire(now time.Time) {
+	if r.cfg.Retention <= 0 {
+		return
+	}
+	all, err := r.store.List()
+	if err != nil {
+		r.log.Error("retention: list exports", "err", err)
+		return
+	}
+	for _, e := range all {
+		if e.Finished() && e.FinishedAt != nil && now.Sub(*e.FinishedAt) > r.cfg.Retention {
+			if err := r.Delete(e.ID); err != nil {
+				r.log.Error("retention: delete export", "export", e.ID, "err", err)
+				continue
+			}
+			r.log.Info("export expired", "export", e.ID, "finished", e.FinishedAt)
+		}
+	}
+}
+
+func (r *Runner) finish(id, state, msg string) error {
+	if err := r.store.SetState(id, state, msg, time.Now().UTC()); err != nil {
+		return mapErr(err)
+	}
+	_, err := r.writeManifest(id)
+	return err
+}
+
+func (r *Runner) writeManifest(id string) (*chunker.Manifest, error) {
+	m, err := r.store.Manifest(id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	dir, _ := r.Dir(id)
+	return m, chunker.WriteManifest(dir, m)
+}
+
+// mapErr turns checkpoint errors into the transport's.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, checkpoint.ErrNotFound):
+		return fmt.Errorf("%w: %w", transport.ErrNotFound, err)
+	case errors.Is(err, checkpoint.ErrState):
+		return fmt.Errorf("%w: %w", transport.ErrState, err)
+	}
+	return err
+}
+
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}
