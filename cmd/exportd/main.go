@@ -18,6 +18,7 @@ const usage = `usage: exportd <command> [flags]
 
 commands:
   export   run one export in the foreground into --out (resumes when run again)
+  serve    run the daemon: NATS service, HTTP downloads, job runner
 
 Run 'exportd <command> -h' for the command's flags.
 `
@@ -40,6 +41,8 @@ func main() {
 	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
 	case "export":
 		err = runExport(ctx, args)
+	case "serve":
+		err = runServe(ctx, args)
 	case "-h", "-help", "--help", "help":
 		fmt.Print(usage)
 		return
