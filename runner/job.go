@@ -142,15 +142,12 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 	}
 }
 
-// emit stamps an event with its sequence number and time and hands it on.
+// emit stamps an event with its time and hands it on; the publisher numbers
+// each export's events as it sends them.
 func (r *Runner) emit(ev transport.Event) {
 	if r.cfg.Events == nil {
 		return
 	}
-	r.mu.Lock()
-	r.seq[ev.ExportID]++
-	ev.Seq = r.seq[ev.ExportID]
-	r.mu.Unlock()
 	ev.Time = time.Now().UTC()
 	r.cfg.Events(ev)
 }

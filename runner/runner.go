@@ -57,7 +57,6 @@ type Runner struct {
 	queue   []string // waiting ids, oldest first
 	running map[string]context.CancelCauseFunc
 	wake    chan struct{}
-	seq     map[string]int64
 	closed  bool
 	wg      sync.WaitGroup
 	metrics Metrics
@@ -82,7 +81,7 @@ func New(cfg Config) (*Runner, error) {
 	}
 	return &Runner{
 		cfg: cfg, store: cfg.Env.Store, log: log,
-		running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1), seq: map[string]int64{},
+		running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -382,9 +381,6 @@ func (r *Runner) Delete(id string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	delete(r.seq, id)
-	r.mu.Unlock()
 	return mapErr(r.store.Delete(id))
 }
 

@@ -192,10 +192,7 @@ func TestStartEventsAndIdempotency(t *testing.T) {
 		}
 	}
 	var names []string
-	for i, ev := range evs {
-		if ev.Seq != int64(i+1) {
-			t.Fatalf("event %d has seq %d", i, ev.Seq)
-		}
+	for _, ev := range evs {
 		if len(names) == 0 || names[len(names)-1] != ev.Event {
 			names = append(names, ev.Event)
 		}

@@ -38,7 +38,8 @@ type Exports interface {
 type Event struct {
 	Event    string `json:"event"`
 	ExportID string `json:"exportId"`
-	// Seq increases by one with each event of an export.
+	// Seq increases by one with each event of an export; the Publisher
+	// assigns it when it sends the event.
 	Seq  int64     `json:"seq"`
 	Time time.Time `json:"time"`
 	// Records and Bytes count what the export has written so far; Chunks
