@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -179,24 +177,11 @@ func (e *exportRun) data(t *testing.T) []byte {
 		}
 		all = append(all, b...)
 	}
-	var r io.Reader
-	switch {
-	case strings.HasSuffix(m.Chunks[0].Name, ".zst"):
-		d, err := zstd.NewReader(bytes.NewReader(all))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		r = d
-	case strings.HasSuffix(m.Chunks[0].Name, ".gz"):
-		g, err := gzip.NewReader(bytes.NewReader(all))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = g
-	default:
-		return all
+	r, err := chunker.Decompress(m.Chunks[0].Name, bytes.NewReader(all))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer r.Close()
 	out, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/exportd/exportd/chunker"
@@ -59,24 +57,11 @@ func expected(t testing.TB, enc *format.Encoder, docs []bson.Raw) []byte {
 
 func decompress(t testing.TB, c request.Compression, data []byte) []byte {
 	t.Helper()
-	var r io.Reader
-	switch c {
-	case request.Zstd:
-		d, err := zstd.NewReader(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer d.Close()
-		r = d
-	case request.Gzip:
-		g, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = g
-	default:
-		return data
+	r, err := chunker.Decompress(request.Ext(request.NDJSON, c), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer r.Close()
 	out, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatal(err)
