@@ -510,3 +510,16 @@ func TestForeignDirRefused(t *testing.T) {
 	}
 	l.Store.Close()
 }
+
+// devmongo counts by reading every document: no total is asked of it.
+func TestNoCostlyTotal(t *testing.T) {
+	_, client := database(t)
+	p, _ := request.Compile(&request.Request{Database: "app", Collection: "tasks"})
+	if n, ok, err := export.Total(context.Background(), client, p); err != nil || ok {
+		t.Fatalf("Total on FerretDB = %d, %v, %v; want no total", n, ok, err)
+	}
+	f, _ := request.Compile(&request.Request{Database: "app", Collection: "tasks", Filter: []byte(`{"status": "todo"}`)})
+	if _, ok, err := export.Total(context.Background(), client, f); err != nil || ok {
+		t.Fatalf("Total with a filter: %v, %v", ok, err)
+	}
+}

@@ -53,12 +53,17 @@ func Redact(uri string) string {
 }
 
 // Total returns how many documents plan p will export, when that is cheap:
-// for an unfiltered export the collection's estimated count (metadata on
-// MongoDB). With a filter it answers ok=false, since counting would read
-// what the export reads.
+// for an unfiltered export on MongoDB, the collection's estimated count
+// (metadata). With a filter, or on a server whose count reads every
+// document (FerretDB), it answers ok=false: counting would cost as much as
+// the export and slow it.
 func Total(ctx context.Context, client *mongo.Client, p *request.Plan) (n int64, ok bool, err error) {
 	if len(p.Filter) > 0 {
 		return 0, false, nil
+	}
+	ferret, err := isFerretDB(ctx, client)
+	if err != nil || ferret {
+		return 0, false, err
 	}
 	coll := client.Database(p.Database).Collection(p.Collection)
 	n, err = coll.EstimatedDocumentCount(ctx)
@@ -68,15 +73,21 @@ func Total(ctx context.Context, client *mongo.Client, p *request.Plan) (n int64,
 	return n, true, nil
 }
 
+func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
+	var info bson.M
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false, fmt.Errorf("buildInfo: %w", err)
+	}
+	_, ok := info["ferretdbVersion"]
+	return ok, nil
+}
+
 // Unstorable asks the server which BSON types it cannot store (see
 // pipeline.After): none for MongoDB, FerretDB's list for FerretDB.
 func Unstorable(ctx context.Context, client *mongo.Client) (pipeline.TypeSet, error) {
-	var info bson.M
-	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		return nil, fmt.Errorf("buildInfo: %w", err)
+	ferret, err := isFerretDB(ctx, client)
+	if err != nil || !ferret {
+		return nil, err
 	}
-	if _, ok := info["ferretdbVersion"]; ok {
-		return pipeline.FerretDBUnstorable, nil
-	}
-	return nil, nil
+	return pipeline.FerretDBUnstorable, nil
 }
