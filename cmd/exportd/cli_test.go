@@ -132,3 +132,36 @@ func TestInterruptThenResume(t *testing.T) {
 		t.Fatalf("resumed export: %s with %d records", m.State, m.Records)
 	}
 }
+
+// A --request file in the old service's shape goes through its profile.
+func TestRequestFileWithProfile(t *testing.T) {
+	dir := t.TempDir()
+	reqFile := filepath.Join(dir, "req.json")
+	os.WriteFile(reqFile, []byte(`{"profile": "tasks", "format": "csv", "compression": "none",
+		"filters": {"status": "completed", "priority": "urgent"}, "options": {"sortBy": "dueDate", "sortOrder": "asc"}}`), 0o644)
+	out := filepath.Join(dir, "out")
+	msg, err := exec.Command(exportdBinary(t), "export", "--uri", database(t), "--request", reqFile,
+		"--profiles", "../../configs/profiles", "--quiet", "--out", out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	m := readManifest(t, out)
+	data, _ := os.ReadFile(filepath.Join(out, m.Chunks[0].Name))
+	lines := strings.Split(string(data), "\r\n")
+	if !strings.HasPrefix(lines[0], "ID,Title,Description,Status,Priority,") || m.Records == 0 {
+		t.Fatalf("%d records, header %q", m.Records, lines[0])
+	}
+	for _, l := range lines[1:20] {
+		if !strings.Contains(l, ",completed,urgent,") {
+			t.Fatalf("row outside the filters: %q", l)
+		}
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"profile": "tasks", "filters": {"colour": "red"}}`), 0o644)
+	msg, err = exec.Command(exportdBinary(t), "export", "--uri", database(t), "--request", bad,
+		"--profiles", "../../configs/profiles", "--out", filepath.Join(dir, "out2")).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(msg), "filters.colour: unknown filter") {
+		t.Fatalf("unknown filter: %v\n%s", err, msg)
+	}
+}

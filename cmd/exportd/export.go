@@ -31,6 +31,8 @@ type exportConfig struct {
 	SelectTimeout time.Duration
 	Quiet         bool
 	Count         bool
+	// ProfilesDir holds the request profiles a --request file may name.
+	ProfilesDir string
 }
 
 func parseExportFlags(args []string) (*exportConfig, error) {
@@ -59,6 +61,7 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	fs.DurationVar(&cfg.SelectTimeout, "server-selection-timeout", 10*time.Second, "how long to wait for the server")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress line")
 	fs.BoolVar(&cfg.Count, "count", true, "show a total and ETA when the collection's count is cheap (unfiltered)")
+	fs.StringVar(&cfg.ProfilesDir, "profiles", "configs/profiles", "directory of the request profiles a --request file may name")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(os.Stdout)
@@ -117,6 +120,19 @@ func runExport(ctx context.Context, args []string) error {
 			return fmt.Errorf("%w: --request: %v", errUsage, err)
 		}
 		if req, err = request.Decode(data); err != nil {
+			return err
+		}
+	}
+	if req.Profile != "" {
+		profiles, err := request.LoadProfiles(cfg.ProfilesDir)
+		if err != nil {
+			return err
+		}
+		prof, ok := profiles[req.Profile]
+		if !ok {
+			return &request.FieldError{Field: "profile", Message: fmt.Sprintf("unknown profile %q (in %s)", req.Profile, cfg.ProfilesDir)}
+		}
+		if err := prof.Apply(req); err != nil {
 			return err
 		}
 	}
