@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -40,7 +39,6 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	var filter, sort, fields, format, compression, jsonFormat string
 	var chunkRecords, chunkBytes, batchSize int64
 	fs := flag.NewFlagSet("exportd export", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.URI, "uri", "mongodb://127.0.0.1:27017/", "MongoDB connection string")
 	fs.StringVar(&cfg.Request.Database, "db", "", "database")
 	fs.StringVar(&cfg.Request.Collection, "collection", "", "collection")
@@ -62,17 +60,8 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress line")
 	fs.BoolVar(&cfg.Count, "count", true, "show a total and ETA when the collection's count is cheap (unfiltered)")
 	fs.StringVar(&cfg.ProfilesDir, "profiles", "configs/profiles", "directory of the request profiles a --request file may name")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
-			fmt.Println("usage: exportd export --uri URI --db DB --collection C --out DIR [flags]\n   or: exportd export --uri URI --request FILE --out DIR")
-			fs.PrintDefaults()
-			os.Exit(0)
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := parseFlags(fs, args, "usage: exportd export --uri URI --db DB --collection C --out DIR [flags]\n   or: exportd export --uri URI --request FILE --out DIR"); err != nil {
+		return nil, err
 	}
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("%w: --out is required", errUsage)

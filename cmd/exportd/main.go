@@ -6,7 +6,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -28,6 +30,28 @@ var errUsage = errors.New("usage")
 
 // errInterrupted marks a run stopped by a signal; it exits 130.
 var errInterrupted = errors.New("interrupted")
+
+// errHelp means -h printed the usage; it exits 0.
+var errHelp = errors.New("help shown")
+
+// parseFlags parses args into fs. With -h it prints usage and the flags on
+// standard output and returns errHelp.
+func parseFlags(fs *flag.FlagSet, args []string, usage string) error {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fmt.Println(usage)
+			fs.PrintDefaults()
+			return errHelp
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}
 
 func main() {
 	if len(os.Args) < 2 {
@@ -57,7 +81,7 @@ func main() {
 // request, 130 interrupted, 1 anything else.
 func exitCode(err error) int {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return 0
 	case errors.Is(err, errUsage), errors.Is(err, request.ErrInvalid):
 		fmt.Fprintf(os.Stderr, "exportd: %v\n", err)

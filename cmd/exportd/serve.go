@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 
@@ -17,7 +15,6 @@ import (
 func parseServeFlags(args []string, getenv func(string) string) (daemon.Config, error) {
 	cfg := daemon.Default()
 	fs := flag.NewFlagSet("exportd serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	file := fs.String("config", "", "YAML configuration file (see configs/exportd.yaml)")
 	data := fs.String("data", "", "data directory: exportd.db and exports/")
 	uri := fs.String("mongo-uri", "", "MongoDB connection string (or EXPORTD_MONGO_URI)")
@@ -27,17 +24,8 @@ func parseServeFlags(args []string, getenv func(string) string) (daemon.Config, 
 	maxConc := fs.Int("max-concurrent", 0, "exports running at once (default 2)")
 	queue := fs.Int("queue-size", -1, "exports waiting at most (default 100)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(os.Stdout)
-			fmt.Println("usage: exportd serve [--config FILE] --data DIR --mongo-uri URI [flags]")
-			fs.PrintDefaults()
-			os.Exit(0)
-		}
-		return cfg, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	if err := parseFlags(fs, args, "usage: exportd serve [--config FILE] --data DIR --mongo-uri URI [flags]"); err != nil {
+		return cfg, err
 	}
 	if *file != "" {
 		if err := cfg.LoadFile(*file); err != nil {
