@@ -50,19 +50,18 @@ var errUsage = errors.New("usage")
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchtable: %v\n", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err = run(ctx, cfg, os.Stdout, os.Stderr)
-	switch {
-	case err == nil:
-	case errors.Is(err, errTargets):
-		fmt.Fprintf(os.Stderr, "benchtable: %v\n", err)
-		os.Exit(1)
-	default:
+	// A missed target under -check, a failed go test or unreadable output
+	// all exit 1; the table, when there is one, is already printed.
+	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "benchtable: %v\n", err)
 		os.Exit(1)
 	}
