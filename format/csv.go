@@ -8,26 +8,77 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 
 	"github.com/exportd/exportd/extjson"
 )
 
+// maxStackColumns is how many columns a row finds on the stack; wider rows
+// allocate their lookup table.
+const maxStackColumns = 32
+
 // appendRow appends one RFC 4180 row: a cell per column, CRLF at the end.
+// One pass over the document's top-level fields finds every column's value
+// (a dotted path then looks inside its sub-document), instead of one scan
+// of the document per column.
 func (e *Encoder) appendRow(dst []byte, doc bson.Raw) ([]byte, error) {
-	for i, path := range e.columns {
+	var stack [maxStackColumns]bson.RawValue
+	vals := stack[:0]
+	if len(e.columns) > maxStackColumns {
+		vals = make([]bson.RawValue, 0, len(e.columns))
+	}
+	vals = vals[:len(e.columns)]
+	if err := e.lookup(doc, vals); err != nil {
+		return dst, err
+	}
+	for i, v := range vals {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		v, err := doc.LookupErr(path...)
-		if err != nil {
+		if v.Type == 0 {
 			continue // missing, or a path through a non-document: an empty cell
 		}
-		dst, err = e.appendValue(dst, v)
-		if err != nil {
+		var err error
+		if dst, err = e.appendValue(dst, v); err != nil {
 			return dst, err
 		}
 	}
 	return append(dst, '\r', '\n'), nil
+}
+
+// lookup fills vals[i] with the value of column i; a zero Type where it is
+// missing. The first of duplicate keys wins, as with bson.Raw.Lookup.
+func (e *Encoder) lookup(doc bson.Raw, vals []bson.RawValue) error {
+	if len(doc) < 5 {
+		return fmt.Errorf("%w: document of %d bytes", extjson.ErrMalformed, len(doc))
+	}
+	rest := bsoncore.Document(doc)[4 : len(doc)-1]
+	for len(rest) > 0 {
+		el, next, ok := bsoncore.ReadElement(rest)
+		if !ok {
+			return fmt.Errorf("%w: truncated element at offset %d", extjson.ErrMalformed, len(doc)-1-len(rest))
+		}
+		rest = next
+		key := el.KeyBytes()
+		for i, path := range e.columns {
+			if vals[i].Type != 0 || path[0] != string(key) {
+				continue
+			}
+			v := el.Value()
+			if len(path) == 1 {
+				vals[i] = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}
+				continue
+			}
+			sub, ok := v.DocumentOK()
+			if !ok {
+				continue
+			}
+			if found, err := bson.Raw(sub).LookupErr(path[1:]...); err == nil {
+				vals[i] = found
+			}
+		}
+	}
+	return nil
 }
 
 // appendValue appends one cell: dates as ISO-8601 UTC with milliseconds,
@@ -69,9 +120,32 @@ func (e *Encoder) appendValue(dst []byte, v bson.RawValue) ([]byte, error) {
 	if !needsQuote(out[start:]) {
 		return out, nil
 	}
-	// Quote in place: the text moves right by one, then each quote doubles.
-	text := append([]byte(nil), out[start:]...)
-	return appendCell(out[:start], text, false), nil
+	return quoteInPlace(out, start), nil
+}
+
+// quoteInPlace makes out[start:] one quoted cell, doubling its quotes, by
+// moving the text right from its end: no copy of it is made.
+func quoteInPlace(out []byte, start int) []byte {
+	end := len(out)
+	quotes := 0
+	for _, c := range out[start:] {
+		if c == '"' {
+			quotes++
+		}
+	}
+	out = append(out, make([]byte, quotes+2)...)
+	w := len(out) - 1
+	out[w] = '"'
+	for r := end - 1; r >= start; r-- {
+		w--
+		out[w] = out[r]
+		if out[r] == '"' {
+			w--
+			out[w] = '"'
+		}
+	}
+	out[start] = '"'
+	return out
 }
 
 // rawString is the bytes of a BSON string value (int32 length, bytes, NUL),
