@@ -18,6 +18,11 @@ import (
 // handing it to the writer.
 const partBytes = 256 << 10
 
+// partsBuffered is how many parts may wait for the writer: 2 MiB of
+// compressed output, which lets the stages before it go on while the
+// writer fsyncs a sealed chunk.
+const partsBuffered = 8
+
 // part is compressed bytes of one chunk. The last part of a chunk has seal
 // set, with the chunk's description (the writer fills in the file's size
 // and digest).

@@ -5,7 +5,7 @@
 //	             │                                      │
 //	             └──ordered (cap W)──► compressor ◄─────┘ waits job.done in order
 //	                                       │
-//	                                   parts (cap 2)
+//	                                   parts (cap 8)
 //	                                       ▼
 //	                                    writer ──► chunk files, Commit hook
 //
@@ -29,7 +29,7 @@
 //
 // Memory is bounded by design: at most 2W+2 jobs exist at once (W in work,
 // W in ordered, one in the reader's hands, one in the compressor's), each
-// at most batchBytes of documents plus their encoding, and at most three
+// at most batchBytes of documents plus their encoding, and at most ten
 // parts of partBytes. Nothing grows with the collection.
 //
 // The first error of any stage cancels the others through one errgroup,

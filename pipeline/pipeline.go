@@ -101,7 +101,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	g, ctx := errgroup.WithContext(ctx)
 	work := make(chan *job, workers)
 	ordered := make(chan *job, workers)
-	parts := make(chan *part, 2)
+	parts := make(chan *part, partsBuffered)
 
 	r := &reader{src: cfg.Source, batchSize: cfg.BatchSize, next: cfg.Start.Record}
 	g.Go(func() error { return r.run(ctx, work, ordered) })
