@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -97,10 +98,20 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	return &cfg, nil
 }
 
+// exportMemoryLimit is the soft heap limit of a foreground export when
+// GOMEMLIMIT does not set one: the pipeline's own memory is bounded (about
+// 30 MiB of buffers and compressor state), so the collector may work a
+// little harder near it instead of letting the heap double between
+// collections.
+const exportMemoryLimit = 48 << 20
+
 func runExport(ctx context.Context, args []string) error {
 	cfg, err := parseExportFlags(args)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(exportMemoryLimit)
 	}
 	req := &cfg.Request
 	if cfg.RequestFile != "" {
