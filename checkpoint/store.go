@@ -149,6 +149,21 @@ func (s *Store) Get(id string) (*Export, error) {
 	return e, err
 }
 
+// ByRequestID returns the export made for a client's requestId;
+// ErrNotFound if there is none.
+func (s *Store) ByRequestID(key string) (*Export, error) {
+	var e *Export
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		id := tx.Bucket(bucketRequests).Get([]byte(key))
+		if id == nil {
+			return fmt.Errorf("%w: requestId %q", ErrNotFound, key)
+		}
+		e, err = getExport(tx, string(id))
+		return err
+	})
+	return e, err
+}
+
 // List returns every export, oldest first.
 func (s *Store) List() ([]*Export, error) {
 	var out []*Export

@@ -61,6 +61,12 @@ func TestCreateIsIdempotentByRequestID(t *testing.T) {
 	if err != nil || created || got.ID != a.ID {
 		t.Fatalf("second create with the same key: id %s created %v err %v, want %s", got.ID, created, err, a.ID)
 	}
+	if got, err := s.ByRequestID("client-key-1"); err != nil || got.ID != a.ID {
+		t.Fatalf("ByRequestID = %v, %v", got, err)
+	}
+	if _, err := s.ByRequestID("nobody"); !errors.Is(err, checkpoint.ErrNotFound) {
+		t.Fatalf("ByRequestID of an unknown key: %v", err)
+	}
 	c := newExport(t, "")
 	if _, created, err := s.Create(c); err != nil || !created {
 		t.Fatal(err)

@@ -12,6 +12,13 @@ import (
 	"github.com/exportd/exportd/transport"
 )
 
+// active is a running export: how to stop it, and when it has stopped
+// (its final state recorded).
+type active struct {
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+}
+
 // progressTick is how often a running export's counters are looked at for
 // export-processing events: "every progressEvery records, at most a few
 // per second".
@@ -26,13 +33,15 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 	}
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	a := &active{cancel: cancel, done: make(chan struct{})}
 	r.mu.Lock()
-	r.running[id] = cancel
+	r.running[id] = a
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
 		delete(r.running, id)
 		r.mu.Unlock()
+		close(a.done)
 	}()
 
 	log := r.log.With("export", id)
@@ -121,14 +130,14 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 	case err == nil:
 		r.emit(event(transport.EventFinalizing))
 		r.emit(event(transport.EventCompleted))
-		r.metrics.state(chunker.StateCompleted, 1)
+		r.metrics.finished(chunker.StateCompleted)
 		log.Info("export completed", "records", base.records+stats.Sealed.Load(), "took", time.Since(begin))
 	case errors.Is(context.Cause(jctx), errCancelled):
 		if err := r.finish(id, chunker.StateCancelled, "cancelled"); err != nil && !errors.Is(err, transport.ErrState) {
 			log.Error("record cancel", "err", err)
 		}
 		r.emit(event(transport.EventCancelled))
-		r.metrics.state(chunker.StateCancelled, 1)
+		r.metrics.finished(chunker.StateCancelled)
 	case jctx.Err() != nil:
 		// Shutdown: the export stays running in the checkpoint and is
 		// resumed at the next start.
@@ -137,7 +146,7 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 		ev := event(transport.EventFailed)
 		ev.Error = err.Error()
 		r.emit(ev)
-		r.metrics.state(chunker.StateFailed, 1)
+		r.metrics.finished(chunker.StateFailed)
 		log.Error("export failed", "err", err)
 	}
 }

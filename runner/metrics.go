@@ -16,6 +16,7 @@ type Metrics struct {
 	Finished func(state string)
 }
 
+// SetMetrics installs the metrics hooks; call it before Run.
 func (r *Runner) SetMetrics(m Metrics) { r.mu.Lock(); r.metrics = m; r.mu.Unlock() }
 
 func (m *Metrics) queueDepth(n int) {
@@ -24,8 +25,8 @@ func (m *Metrics) queueDepth(n int) {
 	}
 }
 
-func (m *Metrics) state(state string, _ int) {
-	if m.Finished != nil && state != "queued" && state != "running" {
+func (m *Metrics) finished(state string) {
+	if m.Finished != nil {
 		m.Finished(state)
 	}
 }

@@ -55,7 +55,7 @@ type Runner struct {
 
 	mu      sync.Mutex
 	queue   []string // waiting ids, oldest first
-	running map[string]context.CancelCauseFunc
+	running map[string]*active
 	wake    chan struct{}
 	closed  bool
 	wg      sync.WaitGroup
@@ -81,7 +81,7 @@ func New(cfg Config) (*Runner, error) {
 	}
 	return &Runner{
 		cfg: cfg, store: cfg.Env.Store, log: log,
-		running: map[string]context.CancelCauseFunc{}, wake: make(chan struct{}, 1),
+		running: map[string]*active{}, wake: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -114,8 +114,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			r.mu.Lock()
 			r.closed = true
-			for _, cancel := range r.running {
-				cancel(errShutdown)
+			for _, a := range r.running {
+				a.cancel(errShutdown)
 			}
 			r.mu.Unlock()
 			done := make(chan struct{})
@@ -227,7 +227,7 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*chunker.Manifes
 	}
 	if full && req.RequestID != "" {
 		// A repeated request is answered even when the queue is full.
-		if got, err := r.byRequestID(req.RequestID); err == nil && got != nil {
+		if got, err := r.store.ByRequestID(req.RequestID); err == nil {
 			return r.Status(got.ID)
 		}
 	}
@@ -250,22 +250,8 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*chunker.Manifes
 		return nil, err
 	}
 	r.emit(transport.Event{Event: transport.EventQueued, ExportID: e.ID})
-	r.metrics.state(chunker.StateQueued, 1)
 	r.enqueue(e.ID)
 	return m, nil
-}
-
-func (r *Runner) byRequestID(key string) (*checkpoint.Export, error) {
-	all, err := r.store.List()
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range all {
-		if e.RequestID == key {
-			return e, nil
-		}
-	}
-	return nil, nil
 }
 
 // allowed checks the namespace against the allow-list.
@@ -321,9 +307,9 @@ func (r *Runner) Cancel(id string) (*chunker.Manifest, error) {
 		return nil, fmt.Errorf("%w: export %s is %s", transport.ErrState, id, e.State)
 	}
 	r.mu.Lock()
-	cancel, running := r.running[id]
+	a, running := r.running[id]
 	if running {
-		cancel(errCancelled)
+		a.cancel(errCancelled)
 	} else {
 		r.queue = slices.DeleteFunc(r.queue, func(q string) bool { return q == id })
 	}
@@ -335,13 +321,10 @@ func (r *Runner) Cancel(id string) (*chunker.Manifest, error) {
 		r.emit(transport.Event{Event: transport.EventCancelled, ExportID: id})
 		return r.Status(id)
 	}
-	// The worker records the cancel when the export has stopped.
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if e, err := r.get(id); err == nil && e.Finished() {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	// The worker records the cancel once the export has stopped.
+	select {
+	case <-a.done:
+	case <-time.After(r.cfg.Grace):
 	}
 	return r.Status(id)
 }
