@@ -126,8 +126,12 @@ func (r *reader) fill(ctx context.Context, b *rawBatch) (eof bool, err error) {
 	return false, nil
 }
 
-// send puts v on ch unless ctx ends first.
+// send puts v on ch unless ctx ends first. A cancelled ctx wins even when
+// ch has room, so that a stage stops at once.
 func send[T any](ctx context.Context, ch chan<- T, v T) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
 	select {
 	case ch <- v:
 		return nil
@@ -136,8 +140,12 @@ func send[T any](ctx context.Context, ch chan<- T, v T) error {
 	}
 }
 
-// recv takes a value from ch; ok is false once ch is closed and drained.
+// recv takes a value from ch; ok is false once ch is closed and drained. A
+// cancelled ctx wins even when ch holds values.
 func recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
+	if ctx.Err() != nil {
+		return v, false, context.Cause(ctx)
+	}
 	select {
 	case v, ok = <-ch:
 		return v, ok, nil
