@@ -88,9 +88,8 @@ type compressor struct {
 
 	open     bool
 	cur      chunker.Chunk
-	index    int   // next chunk's index
-	next     int64 // export-wide index of the next record
-	produced int   // chunks this run
+	index    int // next chunk's index
+	produced int // chunks this run
 }
 
 func newCompressor(cfg *Config) (*compressor, error) {
@@ -98,7 +97,7 @@ func newCompressor(cfg *Config) (*compressor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &compressor{cfg: cfg, frame: f, keys: newKeyMaker(cfg.SortKeys), index: cfg.Start.Chunk, next: cfg.Start.Record}, nil
+	return &compressor{cfg: cfg, frame: f, keys: newKeyMaker(cfg.SortKeys), index: cfg.Start.Chunk}, nil
 }
 
 func (c *compressor) run(ctx context.Context, ordered <-chan *job, parts chan<- *part) error {
@@ -163,7 +162,6 @@ func (c *compressor) cut(j *job) error {
 		}
 		c.cur.Records++
 		c.cur.RawBytes += size
-		c.next++
 		pos = end
 		if c.cur.Records >= c.cfg.ChunkRecords || c.cur.RawBytes >= c.cfg.ChunkBytes {
 			if err := c.write(j.enc[start:pos]); err != nil {
