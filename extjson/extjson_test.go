@@ -141,9 +141,9 @@ func TestDateTimeMatchesDriver(t *testing.T) {
 func TestCivilDate(t *testing.T) {
 	day := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
 	for days := int64(0); day.Year() < 10000; days++ {
-		y, m, d := civilDate(days)
+		y, m, d := CivilDate(days)
 		if y != day.Year() || m != int(day.Month()) || d != day.Day() {
-			t.Fatalf("civilDate(%d) = %d-%d-%d, want %s", days, y, m, d, day.Format(time.DateOnly))
+			t.Fatalf("CivilDate(%d) = %d-%d-%d, want %s", days, y, m, d, day.Format(time.DateOnly))
 		}
 		day = day.AddDate(0, 0, 1)
 	}

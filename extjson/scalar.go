@@ -83,7 +83,7 @@ func appendDateTime(dst []byte, ms int64, canonical bool) []byte {
 	}
 	days := ms / 86400000
 	msOfDay := int(ms % 86400000)
-	year, month, day := civilDate(days)
+	year, month, day := CivilDate(days)
 	sec := msOfDay / 1000
 	milli := msOfDay % 1000
 
@@ -107,11 +107,11 @@ func appendDateTime(dst []byte, ms int64, canonical bool) []byte {
 	return append(dst, `Z"}`...)
 }
 
-// civilDate converts a count of days since 1970-01-01 (non-negative, as
-// appendDateTime only calls it for 1970..9999) to a proleptic Gregorian
-// year, month and day. It counts in 400-year eras that start on March 1st,
-// so that the leap day is the last day of each counted year.
-func civilDate(days int64) (year, month, day int) {
+// CivilDate converts a count of days since 1970-01-01 to a proleptic
+// Gregorian year, month and day, for any day from 0000-03-01 on (days ≥
+// -719468). It counts in 400-year eras that start on March 1st, so that the
+// leap day is the last day of each counted year.
+func CivilDate(days int64) (year, month, day int) {
 	const (
 		daysTo0000Mar1 = 719468 // days from 0000-03-01 to 1970-01-01
 		daysPerEra     = 146097 // days in 400 Gregorian years

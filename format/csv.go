@@ -171,13 +171,46 @@ func appendHex(dst, b []byte) []byte {
 }
 
 func appendDate(dst []byte, ms int64) []byte {
-	t := time.UnixMilli(ms).UTC()
-	if y := t.Year(); y < 0 || y > 9999 {
-		// ISO-8601's expanded years, as JavaScript's toISOString writes them.
-		dst = fmt.Appendf(dst, "%+07d", y)
-		return t.AppendFormat(dst, "-01-02T15:04:05.000Z07:00")
+	const msPerDay = 86_400_000
+	days, rem := ms/msPerDay, ms%msPerDay
+	if rem < 0 {
+		days, rem = days-1, rem+msPerDay
 	}
-	return t.AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	year, month, day := extjson.CivilDate(days)
+	if days < 0 || year > 9999 {
+		// Before 1970 (rare: the slow, general path) or ISO-8601's
+		// expanded years, as JavaScript's toISOString writes them.
+		t := time.UnixMilli(ms).UTC()
+		if y := t.Year(); y < 0 || y > 9999 {
+			dst = fmt.Appendf(dst, "%+07d", y)
+			return t.AppendFormat(dst, "-01-02T15:04:05.000Z07:00")
+		}
+		return t.AppendFormat(dst, "2006-01-02T15:04:05.000Z07:00")
+	}
+	dst = appendDigits(dst, year, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, month, 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, int(rem/3_600_000), 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, int(rem/60_000%60), 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, int(rem/1000%60), 2)
+	dst = append(dst, '.')
+	dst = appendDigits(dst, int(rem%1000), 3)
+	return append(dst, 'Z')
+}
+
+// appendDigits writes n, which is non-negative, in exactly width digits.
+func appendDigits(dst []byte, n, width int) []byte {
+	var b [4]byte
+	for i := width - 1; i >= 0; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(dst, b[:width]...)
 }
 
 // appendNumber writes a double as a spreadsheet reads it: no exponent for

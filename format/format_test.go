@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -230,5 +233,35 @@ func TestCSVAllocations(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("%.1f allocations per csv row, want at most 1", allocs)
+	}
+}
+
+// The csv date cell equals Go's own formatting of the instant, over the
+// whole range and at the edges.
+func TestCSVDatesAgreeWithTime(t *testing.T) {
+	p := compile(t, request.Request{Format: request.CSV, Fields: []string{"d"}})
+	enc, _ := format.New(p, format.Info{})
+	want := func(ms int64) string {
+		tm := time.UnixMilli(ms).UTC()
+		if y := tm.Year(); y < 0 || y > 9999 {
+			return fmt.Sprintf("%+07d", y) + tm.Format("-01-02T15:04:05.000Z07:00")
+		}
+		return tm.Format("2006-01-02T15:04:05.000Z07:00")
+	}
+	edges := []int64{0, -1, 1, 86_399_999, 86_400_000, -86_400_000, 951_782_400_000, 253_402_300_799_999, 253_402_300_800_000,
+		-62_135_596_800_000, -62_135_596_800_001, math.MaxInt64 / 1000, math.MinInt64 / 1000}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		edges = append(edges, r.Int64N(2*253_402_300_800_000)-253_402_300_800_000/2)
+	}
+	for _, ms := range edges {
+		doc, _ := bson.Marshal(bson.D{{Key: "d", Value: bson.DateTime(ms)}})
+		got, err := enc.Append(nil, doc, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := strings.TrimSuffix(string(got), "\r\n"); g != want(ms) {
+			t.Fatalf("date %d: %s, want %s", ms, g, want(ms))
+		}
 	}
 }
