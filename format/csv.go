@@ -47,35 +47,47 @@ func (e *Encoder) appendRow(dst []byte, doc bson.Raw) ([]byte, error) {
 }
 
 // lookup fills vals[i] with the value of column i; a zero Type where it is
-// missing. The first of duplicate keys wins, as with bson.Raw.Lookup.
+// missing. The first of duplicate keys wins, as with bson.Raw.Lookup. It
+// stops as soon as every column's first segment has been seen.
 func (e *Encoder) lookup(doc bson.Raw, vals []bson.RawValue) error {
 	if len(doc) < 5 {
 		return fmt.Errorf("%w: document of %d bytes", extjson.ErrMalformed, len(doc))
 	}
+	var stack [maxStackColumns]bool
+	seen := stack[:0]
+	if len(e.tops) > maxStackColumns {
+		seen = make([]bool, 0, len(e.tops))
+	}
+	seen = seen[:len(e.tops)] // the tops already met
+	left := len(e.tops)
 	rest := bsoncore.Document(doc)[4 : len(doc)-1]
-	for len(rest) > 0 {
+	for len(rest) > 0 && left > 0 {
 		el, next, ok := bsoncore.ReadElement(rest)
 		if !ok {
 			return fmt.Errorf("%w: truncated element at offset %d", extjson.ErrMalformed, len(doc)-1-len(rest))
 		}
 		rest = next
 		key := el.KeyBytes()
-		for i, path := range e.columns {
-			if vals[i].Type != 0 || path[0] != string(key) {
+		for k, top := range e.tops {
+			if top != string(key) || seen[k] {
 				continue
 			}
+			seen[k] = true
+			left--
 			v := el.Value()
-			if len(path) == 1 {
-				vals[i] = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}
-				continue
+			for _, i := range e.byTop[k] {
+				path := e.columns[i]
+				if len(path) == 1 {
+					vals[i] = bson.RawValue{Type: bson.Type(v.Type), Value: v.Data}
+					continue
+				}
+				if sub, ok := v.DocumentOK(); ok {
+					if found, err := bson.Raw(sub).LookupErr(path[1:]...); err == nil {
+						vals[i] = found
+					}
+				}
 			}
-			sub, ok := v.DocumentOK()
-			if !ok {
-				continue
-			}
-			if found, err := bson.Raw(sub).LookupErr(path[1:]...); err == nil {
-				vals[i] = found
-			}
+			break
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package format
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,8 @@ type Encoder struct {
 	guard     bool
 	hidden    []string
 	columns   [][]string // csv: each column's path segments
+	tops      []string   // csv: the distinct first segments of the columns
+	byTop     [][]int    // csv: the columns under each of tops
 	header    []byte
 	footer    []byte
 }
@@ -58,6 +61,15 @@ func New(p *request.Plan, info Info) (*Encoder, error) {
 				name = p.Headers[i]
 			}
 			e.header = appendCell(e.header, name, false)
+		}
+		for i, path := range e.columns {
+			k := slices.Index(e.tops, path[0])
+			if k < 0 {
+				k = len(e.tops)
+				e.tops = append(e.tops, path[0])
+				e.byTop = append(e.byTop, nil)
+			}
+			e.byTop[k] = append(e.byTop[k], i)
 		}
 		e.header = append(e.header, "\r\n"...)
 	default:

@@ -265,3 +265,21 @@ func TestCSVDatesAgreeWithTime(t *testing.T) {
 		}
 	}
 }
+
+// Duplicate keys: the first wins, as with bson.Raw.Lookup; a dotted column
+// reads inside the first sub-document of that name.
+func TestCSVDuplicateKeys(t *testing.T) {
+	p := compile(t, request.Request{Format: request.CSV, Fields: []string{"a", "s.x", "b"}})
+	enc, _ := format.New(p, format.Info{})
+	doc, _ := bson.Marshal(bson.D{
+		{Key: "a", Value: "first"}, {Key: "s", Value: bson.D{{Key: "x", Value: int32(1)}}},
+		{Key: "a", Value: "second"}, {Key: "s", Value: bson.D{{Key: "x", Value: int32(2)}}}, {Key: "b", Value: true},
+	})
+	got, err := enc.Append(nil, doc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "first,1,true\r\n" {
+		t.Fatalf("row %q", got)
+	}
+}
