@@ -184,19 +184,26 @@ func (s *Store) List() ([]*Export, error) {
 // Chunks returns the recorded chunks of export id, in order.
 func (s *Store) Chunks(id string) ([]chunker.Chunk, error) {
 	var out []chunker.Chunk
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketChunks).Bucket([]byte(id))
-		if b == nil {
-			return fmt.Errorf("%w: %s", ErrNotFound, id)
+	err := s.db.View(func(tx *bolt.Tx) (err error) {
+		out, err = getChunks(tx, id)
+		return err
+	})
+	return out, err
+}
+
+func getChunks(tx *bolt.Tx, id string) ([]chunker.Chunk, error) {
+	b := tx.Bucket(bucketChunks).Bucket([]byte(id))
+	if b == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	var out []chunker.Chunk
+	err := b.ForEach(func(k, v []byte) error {
+		var c chunker.Chunk
+		if err := json.Unmarshal(v, &c); err != nil {
+			return fmt.Errorf("%w: export %s chunk %x: %v", ErrCorrupt, id, k, err)
 		}
-		return b.ForEach(func(k, v []byte) error {
-			var c chunker.Chunk
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("%w: export %s chunk %x: %v", ErrCorrupt, id, k, err)
-			}
-			out = append(out, c)
-			return nil
-		})
+		out = append(out, c)
+		return nil
 	})
 	return out, err
 }
@@ -277,21 +284,33 @@ func (s *Store) Delete(id string) error {
 	})
 }
 
-// Manifest builds the manifest of export id from its records.
+// Manifest builds the manifest of export id from its records, read in one
+// transaction so that its counters and chunks agree.
 func (s *Store) Manifest(id string) (*chunker.Manifest, error) {
-	e, err := s.Get(id)
-	if err != nil {
-		return nil, err
-	}
-	chunks, err := s.Chunks(id)
-	if err != nil {
-		return nil, err
-	}
+	var m *chunker.Manifest
+	err := s.db.View(func(tx *bolt.Tx) error {
+		e, err := getExport(tx, id)
+		if err != nil {
+			return err
+		}
+		chunks, err := getChunks(tx, id)
+		if err != nil {
+			return err
+		}
+		m = e.Manifest(chunks)
+		return nil
+	})
+	return m, err
+}
+
+// Manifest is the export's manifest with the given chunks (none for a
+// listing).
+func (e *Export) Manifest(chunks []chunker.Chunk) *chunker.Manifest {
 	return &chunker.Manifest{
 		ID: e.ID, Request: e.Request, State: e.State,
 		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt,
 		Records: e.Records, Bytes: e.Bytes, Error: e.Error, Chunks: chunks,
-	}, nil
+	}
 }
 
 func (s *Store) update(id string, fn func(*bolt.Tx, *Export) error) error {

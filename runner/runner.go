@@ -291,8 +291,7 @@ func (r *Runner) List(state string) ([]*chunker.Manifest, error) {
 		if state != "" && e.State != state {
 			continue
 		}
-		out = append(out, &chunker.Manifest{ID: e.ID, State: e.State, CreatedAt: e.CreatedAt, StartedAt: e.StartedAt,
-			FinishedAt: e.FinishedAt, Records: e.Records, Bytes: e.Bytes, Error: e.Error, Request: e.Request})
+		out = append(out, e.Manifest(nil))
 	}
 	return out, nil
 }
