@@ -126,8 +126,8 @@ func TestInterruptThenResume(t *testing.T) {
 	if chunks != len(m.Chunks) {
 		t.Fatalf("%d chunk files, %d recorded", chunks, len(m.Chunks))
 	}
-	msg, err := exportCmd(t, out, args).CombinedOutput()
-	if err != nil || !strings.Contains(string(msg), "resuming export") {
+	msg, err := exportCmd(t, out, append(args, "--quiet=false")).CombinedOutput()
+	if err != nil || !strings.Contains(string(msg), "resuming export") || !strings.Contains(string(msg), "first new record read ") {
 		t.Fatalf("resume: %v\n%s", err, msg)
 	}
 	if m := readManifest(t, out); m.State != chunker.StateCompleted || m.Records != crashTasks+mixedTasks {

@@ -49,6 +49,9 @@ func (p *progress) start() func() {
 	if p.tty {
 		every = 250 * time.Millisecond
 	}
+	if p.base > 0 {
+		p.wg.Go(p.firstRecord)
+	}
 	p.wg.Go(func() {
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -65,6 +68,26 @@ func (p *progress) start() func() {
 		}
 	})
 	return func() { close(p.stopCh); p.wg.Wait() }
+}
+
+// firstRecord says, once the first record of a resumed export has been
+// read, how long the resume took to get going: the cursor's reopening
+// after the last sealed chunk is the part of a resume that depends on the
+// server and on where the export stopped.
+func (p *progress) firstRecord() {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if p.stats.Records.Load() > 0 {
+				fmt.Fprintf(p.w, "first new record read %s after connecting\n", time.Since(p.begin).Round(time.Millisecond))
+				return
+			}
+		case <-p.stopCh:
+			return
+		}
+	}
 }
 
 func (p *progress) print() {
