@@ -41,7 +41,11 @@ type Env struct {
 	AfterCommit func(c chunker.Chunk)
 	// OnChunk is told of each recorded chunk (progress events).
 	OnChunk func(c chunker.Chunk)
-	Logger  *slog.Logger
+	// Source, when not nil, yields the documents of plan p after last in
+	// place of a MongoDB cursor: benchmarks run whole exports over
+	// documents held in memory with it.
+	Source func(ctx context.Context, p *request.Plan, last bson.Raw) (pipeline.Source, error)
+	Logger *slog.Logger
 }
 
 // Run takes export id from where its checkpoint stands to completion. dir
@@ -127,22 +131,30 @@ func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder,
 			return false, err
 		}
 	}
-	coll := env.Client.Database(p.Database).Collection(p.Collection)
-	cur, err := pipeline.Find(ctx, coll, p, last, unstorable)
-	if err != nil {
-		return false, fmt.Errorf("open cursor: %w", err)
+	var src pipeline.Source
+	if env.Source != nil {
+		if src, err = env.Source(ctx, p, last); err != nil {
+			return false, fmt.Errorf("open source: %w", err)
+		}
+	} else {
+		coll := env.Client.Database(p.Database).Collection(p.Collection)
+		cur, err := pipeline.Find(ctx, coll, p, last, unstorable)
+		if err != nil {
+			return false, fmt.Errorf("open cursor: %w", err)
+		}
+		defer func() {
+			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = cur.Close(closeCtx) // the cursor's server side times out on its own
+		}()
+		src = cur
 	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = cur.Close(closeCtx) // the cursor's server side times out on its own
-	}()
 	if e.Records > 0 {
 		log.Info("resuming", "chunk", e.Chunks, "records", e.Records)
 	}
 	commits := 0
 	_, err = pipeline.Run(ctx, pipeline.Config{
-		Source:       cur,
+		Source:       src,
 		Encoder:      enc,
 		Compression:  p.Compression,
 		Level:        env.Level,
