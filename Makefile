@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-data
 DEMO_ADDR ?= 127.0.0.1:27217
 DEMO_TASKS ?= 50000
 
-.PHONY: all build test vet fmt-check tools demo bench bench-e2e bench-resume fuzz clean
+.PHONY: all build test vet fmt-check tools demo bench bench-tools bench-pipeline bench-e2e bench-resume fuzz clean
 
 all: build
 
@@ -33,17 +33,32 @@ test: tools fmt-check vet
 demo: build
 	@bash scripts/demo.sh "$(BIN)" "$(DEMO_DIR)" "$(DEMO_ADDR)" "$(DEMO_TASKS)"
 
-# Pipeline and stage throughput at 1 and 2 cores, as a table (bench/README.md).
-bench:
+# Everything measured side by side in one run: the pipeline against its
+# stages, the checkpoint's and progress's cost, HTTP serving, exportd end to
+# end against a bare cursor and the seed-node baseline on devmongo, resume.
+# Prints the tables and writes bench/RESULTS.md and bench/throughput.png
+# (about an hour: 1,000,000 tasks, 15 times). BENCH_FLAGS narrows it, e.g.
+# BENCH_FLAGS="-sizes 20000,100000 -parts e2e,resume".
+BENCH_FLAGS ?=
+bench: build bench-tools
+	$(GO) run ./bench/cmd/bench $(BENCH_FLAGS)
+
+# Node.js for the seed-node baseline (Debian packages).
+bench-tools:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing nodejs and npm (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+
+# The pipeline's table alone (a few minutes): see bench/README.md.
+bench-pipeline:
 	@mkdir -p $(BIN)
 	$(GO) run ./bench/cmd/benchtable -out $(BIN)/bench.txt
 
-# exportd export end to end on devmongo at 100,000 and 1,000,000 tasks: wall
-# time against a bare cursor, CPU, peak RSS (takes a while: 1M tasks).
-bench-e2e: build
-	$(GO) run ./bench/cmd/e2e --bin $(BIN) --sizes 100000,1000000 --configs ndjson/zstd,csv/gzip,json/zstd
+# End to end and resume alone.
+bench-e2e: build bench-tools
+	$(GO) run ./bench/cmd/bench -parts e2e,resume $(BENCH_FLAGS)
 
-# Resume at 10% and 90%, and what the checkpoint costs the pipeline.
+# Resume at 10% and 90% and the checkpoint's cost, in process (quick).
 bench-resume:
 	$(GO) test -run '^$$' -bench 'BenchmarkResume|BenchmarkCheckpointCost' -benchtime 5x -count 3 ./export
 

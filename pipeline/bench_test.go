@@ -52,6 +52,10 @@ var benchCases = []struct {
 	{"json-zstd", request.Request{Format: request.JSON, Compression: request.Zstd}},
 	{"ndjson-none", request.Request{Format: request.NDJSON, Compression: request.None}},
 	{"csv-zstd", request.Request{Format: request.CSV, Compression: request.Zstd, Fields: benchFields}},
+	{"ndjson-gzip", request.Request{Format: request.NDJSON, Compression: request.Gzip}},
+	{"json-none", request.Request{Format: request.JSON, Compression: request.None}},
+	{"json-gzip", request.Request{Format: request.JSON, Compression: request.Gzip}},
+	{"csv-none", request.Request{Format: request.CSV, Compression: request.None, Fields: benchFields}},
 }
 
 var benchCorpus struct {
