@@ -170,3 +170,31 @@ func TestRequestFileWithProfile(t *testing.T) {
 		t.Fatalf("unknown filter: %v\n%s", err, msg)
 	}
 }
+
+// --cpuprofile and --memprofile write profiles that go tool pprof reads; a
+// profile that cannot be created is a usage error, before anything runs.
+func TestProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof")
+	msg, err := exportCmd(t, filepath.Join(dir, "out"), []string{"--filter", `{"priority": "urgent"}`,
+		"--cpuprofile", cpu, "--memprofile", mem}).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, msg)
+	}
+	for _, p := range []struct{ file, sampleType string }{{cpu, "cpu/nanoseconds"}, {mem, "alloc_space/bytes"}} {
+		out, err := exec.Command("go", "tool", "pprof", "-raw", p.file).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), p.sampleType) {
+			t.Fatalf("go tool pprof -raw %s: %v\n%.500s", filepath.Base(p.file), err, out)
+		}
+	}
+
+	out := filepath.Join(dir, "out2")
+	msg, err = exportCmd(t, out, []string{"--cpuprofile", filepath.Join(dir, "missing", "cpu.pprof")}).CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(msg), "--cpuprofile") {
+		t.Fatalf("unwritable profile: %v\n%s", err, msg)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("--out was created: %v", err)
+	}
+}

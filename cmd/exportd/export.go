@@ -33,6 +33,8 @@ type exportConfig struct {
 	Count         bool
 	// ProfilesDir holds the request profiles a --request file may name.
 	ProfilesDir string
+	// Profiles are pprof files to write (--cpuprofile, --memprofile).
+	Profiles profiles
 }
 
 func parseExportFlags(args []string) (*exportConfig, error) {
@@ -61,6 +63,8 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress line")
 	fs.BoolVar(&cfg.Count, "count", true, "show a total and ETA when the collection's count is cheap (unfiltered)")
 	fs.StringVar(&cfg.ProfilesDir, "profiles", "configs/profiles", "directory of the request profiles a --request file may name")
+	fs.StringVar(&cfg.Profiles.CPU, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	fs.StringVar(&cfg.Profiles.Mem, "memprofile", "", "write an allocation profile to this file when the run ends (go tool pprof)")
 	if err := parseFlags(fs, args, "usage: exportd export --uri URI --db DB --collection C --out DIR [flags]\n   or: exportd export --uri URI --request FILE --out DIR"); err != nil {
 		return nil, err
 	}
@@ -105,11 +109,16 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 // collections.
 const exportMemoryLimit = 48 << 20
 
-func runExport(ctx context.Context, args []string) error {
+func runExport(ctx context.Context, args []string) (err error) {
 	cfg, err := parseExportFlags(args)
 	if err != nil {
 		return err
 	}
+	stopProfiles, err := cfg.Profiles.start()
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stopProfiles()) }()
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(exportMemoryLimit)
 	}
