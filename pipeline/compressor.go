@@ -18,6 +18,23 @@ import (
 // handing it to the writer.
 const partBytes = 256 << 10
 
+// A compressor gathers encoded output and compresses it in bursts. When
+// the source is slower than the stages (a server that sends a batch every
+// few hundred milliseconds), the compressor's tables and window leave the
+// CPU cache between two batches, and refilling them from memory costs
+// about as much as compressing a batch of tasks; a burst pays that once per
+// few MiB instead of once per batch. The output is the same: a frame does
+// not depend on how its input is split into writes. Each burst is a few
+// times the tables: zstd's default level has 1.25 MiB of them (and reaches
+// back up to 8 MiB), gzip's level 6 0.4 MiB (and 32 KiB). (exportd's CPU per task exporting 100,000 tasks
+// as csv from devmongo: zstd 4.5 µs without bursts, 3.4 with 2 MiB, 3.1
+// with 8 MiB; gzip 3.6 µs, 3.5 with 2 MiB, 3.3 with 8 MiB but 12 MiB more
+// RSS, as its heap is below the memory limit.)
+const (
+	zstdBurst = 8 << 20
+	gzipBurst = 2 << 20
+)
+
 // partsBuffered is how many parts may wait for the writer: 2 MiB of
 // compressed output, which lets the stages before it go on while the
 // writer fsyncs a sealed chunk.
@@ -54,7 +71,9 @@ func (p *plain) Close() error                { return nil }
 // zstdFrame adapts the zstd encoder, whose Reset has no error.
 type zstdFrame struct{ *zstd.Encoder }
 
-func newFrame(c request.Compression, level int) (frame, error) {
+// newFrame returns the frame of compression c at level, and the size of
+// the bursts to feed it (0: write through).
+func newFrame(c request.Compression, level int) (frame, int, error) {
 	switch c {
 	case request.Zstd, "":
 		lvl := zstd.SpeedDefault
@@ -65,18 +84,20 @@ func newFrame(c request.Compression, level int) (frame, error) {
 		// and the pipeline's parallelism is in the encoder pool.
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(lvl), zstd.WithEncoderConcurrency(1))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return zstdFrame{enc}, nil
+		return zstdFrame{enc}, zstdBurst, nil
 	case request.Gzip:
 		if level == 0 {
 			level = gzip.DefaultCompression
 		}
-		return gzip.NewWriterLevel(io.Discard, level)
+		w, err := gzip.NewWriterLevel(io.Discard, level)
+		return w, gzipBurst, err
 	case request.None:
-		return &plain{}, nil
+		// Nothing to keep in the cache: a burst would only copy.
+		return &plain{}, 0, nil
 	}
-	return nil, fmt.Errorf("%w: unknown compression %q", ErrConfig, c)
+	return nil, 0, fmt.Errorf("%w: unknown compression %q", ErrConfig, c)
 }
 
 // compressor restores record order, cuts chunks and compresses them.
@@ -85,6 +106,9 @@ type compressor struct {
 	frame frame
 	keys  *keyMaker
 	sink  sink
+	// burst gathers the open chunk's encoded bytes until it is full, then
+	// they are compressed; nil without compression.
+	burst []byte
 
 	open     bool
 	cur      chunker.Chunk
@@ -93,11 +117,15 @@ type compressor struct {
 }
 
 func newCompressor(cfg *Config) (*compressor, error) {
-	f, err := newFrame(cfg.Compression, cfg.Level)
+	f, burst, err := newFrame(cfg.Compression, cfg.Level)
 	if err != nil {
 		return nil, err
 	}
-	return &compressor{cfg: cfg, frame: f, keys: newKeyMaker(cfg.SortKeys), index: cfg.Start.Chunk}, nil
+	c := &compressor{cfg: cfg, frame: f, keys: newKeyMaker(cfg.SortKeys), index: cfg.Start.Chunk}
+	if burst > 0 {
+		c.burst = make([]byte, 0, burst)
+	}
+	return c, nil
 }
 
 func (c *compressor) run(ctx context.Context, ordered <-chan *job, parts chan<- *part) error {
@@ -198,7 +226,33 @@ func (c *compressor) begin() error {
 	return nil
 }
 
+// write adds b to the open chunk: to the burst, which is compressed when
+// full, or straight to the frame without compression.
 func (c *compressor) write(b []byte) error {
+	if c.burst == nil {
+		return c.compress(b)
+	}
+	for len(b) > 0 {
+		k := min(len(b), cap(c.burst)-len(c.burst))
+		c.burst = append(c.burst, b[:k]...)
+		b = b[k:]
+		if len(c.burst) == cap(c.burst) {
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// flush compresses the burst.
+func (c *compressor) flush() error {
+	err := c.compress(c.burst)
+	c.burst = c.burst[:0]
+	return err
+}
+
+func (c *compressor) compress(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
@@ -210,6 +264,9 @@ func (c *compressor) write(b []byte) error {
 
 // seal ends the open chunk's frame and hands its last part to the writer.
 func (c *compressor) seal(final bool) error {
+	if err := c.flush(); err != nil {
+		return err
+	}
 	if err := c.frame.Close(); err != nil {
 		return fmt.Errorf("compress chunk %d: %w", c.cur.Index, err)
 	}

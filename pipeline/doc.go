@@ -21,16 +21,19 @@
 //     encoded stream into chunks (at the first of ChunkRecords or ChunkBytes,
 //     always on a record boundary), compresses each chunk as one zstd frame
 //     or gzip member, and sends the compressed bytes as parts to the writer;
-//     the last part of a chunk carries its description. It owns and closes
-//     parts, and returns each job's buffers to their pools.
+//     the last part of a chunk carries its description. It compresses in
+//     bursts of a few MiB (zstdBurst, gzipBurst), so that its tables come
+//     back into the CPU cache once per burst rather than once per batch. It
+//     owns and closes parts, and returns each job's buffers to their pools.
 //   - writer writes parts to the chunk's temporary file, seals it (sync,
 //     rename, directory sync) and only then calls Commit: what Commit
 //     records is durable.
 //
 // Memory is bounded by design: at most 2W+2 jobs exist at once (W in work,
 // W in ordered, one in the reader's hands, one in the compressor's), each
-// at most batchBytes of documents plus their encoding, and at most ten
-// parts of partBytes. Nothing grows with the collection.
+// at most batchBytes of documents plus their encoding, one burst of
+// encoded bytes, and at most ten parts of partBytes. Nothing grows with the
+// collection.
 //
 // The first error of any stage cancels the others through one errgroup,
 // and Run returns it naming the stage and the chunk or record. A chunk
