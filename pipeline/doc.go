@@ -11,9 +11,10 @@
 //
 // What the channels carry and who closes them:
 //
-//   - reader copies up to BatchSize documents (or batchBytes bytes) into a
-//     rawBatch, wraps it in a job, and puts the job on ordered first, then
-//     on work. It owns and closes both channels.
+//   - reader gathers up to BatchSize documents (or batchBytes bytes) into a
+//     rawBatch without copying them: they stay in the cursor's batch, which
+//     the batch keeps alive. It wraps the batch in a job, and puts the job
+//     on ordered first, then on work. It owns and closes both channels.
 //   - encoder workers take jobs from work, encode every record into the
 //     job's buffer, and close job.done. They own no channel.
 //   - compressor takes jobs from ordered in read order and waits for each

@@ -14,7 +14,8 @@ type Slice struct {
 	i    int
 }
 
-// NewSlice returns a Source that yields docs in order.
+// NewSlice returns a Source that yields docs in order. The run keeps
+// the documents without copying them: they must not change while it runs.
 func NewSlice(docs []bson.Raw) *Slice { return &Slice{docs: docs} }
 
 // Next returns the next document, or io.EOF after the last.

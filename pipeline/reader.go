@@ -13,8 +13,9 @@ import (
 type Source interface {
 	// Next returns the next document, or io.EOF itself (not wrapped) after
 	// the last one: a driver error that wraps io.EOF (a connection closed
-	// mid-read) is a failure, not the end. The returned bytes are valid
-	// only until the following call.
+	// mid-read) is a failure, not the end. The returned bytes must stay
+	// valid and unchanged after later calls: the reader keeps them, without
+	// a copy, until their batch is encoded and cut into chunks.
 	Next(ctx context.Context) (bson.Raw, error)
 }
 
@@ -22,24 +23,18 @@ type Source interface {
 // documents cannot hold more memory than a batch of tasks.
 const batchBytes = 4 << 20
 
-// rawBatch holds consecutive documents copied from the source.
+// rawBatch holds consecutive documents of the source: the source's own
+// bytes, which it keeps alive (a cursor's batch), not copies.
 type rawBatch struct {
 	// first is the export-wide index of the first document.
 	first int64
-	buf   []byte
-	// ends[i] is where document i ends in buf.
-	ends []int
+	docs  []bson.Raw
+	bytes int // the documents' total size
 }
 
-func (b *rawBatch) len() int { return len(b.ends) }
+func (b *rawBatch) len() int { return len(b.docs) }
 
-func (b *rawBatch) doc(i int) bson.Raw {
-	start := 0
-	if i > 0 {
-		start = b.ends[i-1]
-	}
-	return bson.Raw(b.buf[start:b.ends[i]])
-}
+func (b *rawBatch) doc(i int) bson.Raw { return b.docs[i] }
 
 // job is one batch on its way through the encoders. The reader puts it on
 // the ordered channel before the work channel; an encoder closes done when
@@ -69,13 +64,14 @@ func newJob(raw *rawBatch) *job {
 // release returns the job's buffers to their pools.
 func (j *job) release() {
 	raw := j.raw
-	raw.buf, raw.ends = raw.buf[:0], raw.ends[:0]
+	clear(raw.docs) // a pooled batch must not keep the source's buffers alive
+	raw.docs, raw.bytes = raw.docs[:0], 0
 	batchPool.Put(raw)
 	j.raw = nil
 	encPool.Put(j)
 }
 
-// reader copies documents from the source into batches.
+// reader gathers documents from the source into batches.
 type reader struct {
 	src       Source
 	batchSize int
@@ -109,9 +105,9 @@ func (r *reader) run(ctx context.Context, work, ordered chan<- *job) error {
 	}
 }
 
-// fill copies documents into b until it is full or the source ends.
+// fill adds documents to b until it is full or the source ends.
 func (r *reader) fill(ctx context.Context, b *rawBatch) (eof bool, err error) {
-	for b.len() < r.batchSize && len(b.buf) < batchBytes {
+	for b.len() < r.batchSize && b.bytes < batchBytes {
 		doc, err := r.src.Next(ctx)
 		if err == io.EOF { //nolint:errorlint // io.EOF itself: a lost connection's error wraps io.EOF too
 			return true, nil
@@ -119,8 +115,8 @@ func (r *reader) fill(ctx context.Context, b *rawBatch) (eof bool, err error) {
 		if err != nil {
 			return false, err
 		}
-		b.buf = append(b.buf, doc...)
-		b.ends = append(b.ends, len(b.buf))
+		b.docs = append(b.docs, doc)
+		b.bytes += len(doc)
 		r.next++
 	}
 	return false, nil

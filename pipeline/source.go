@@ -50,7 +50,10 @@ func Find(ctx context.Context, coll *mongo.Collection, p *request.Plan, last bso
 	return &Cursor{cur: cur}, nil
 }
 
-// Next returns the next document, or io.EOF at the end.
+// Next returns the next document, or io.EOF at the end. The driver reads
+// each batch of the cursor into a buffer of its own and a document is a
+// slice of it, so the document stays valid after later calls, as Source
+// requires (TestCursorDocumentsOutliveBatch checks this).
 func (c *Cursor) Next(ctx context.Context) (bson.Raw, error) {
 	if c.cur.Next(ctx) {
 		return c.cur.Current, nil
