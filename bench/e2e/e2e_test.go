@@ -111,3 +111,12 @@ func TestGenericLines(t *testing.T) {
 		t.Error("resuming line not recognised")
 	}
 }
+
+func TestReadHWM(t *testing.T) {
+	if n := readHWM("/proc/self/status"); n < 1<<20 {
+		t.Errorf("VmHWM of this process: %d bytes", n)
+	}
+	if n := readHWM("/proc/self/no-such-file"); n != 0 {
+		t.Errorf("VmHWM of nothing: %d", n)
+	}
+}
