@@ -107,12 +107,17 @@ type Results struct {
 	NodeVersion string
 }
 
-// Cursor returns the bare cursor's mean wall time at size.
-func (r *Results) Cursor(size int64) time.Duration {
+// Cursor returns the mean wall time of the bare cursor that reads what an
+// export in format reads, at size.
+func (r *Results) Cursor(size int64, format string) time.Duration {
+	kind := cursorAll
+	if format == "csv" {
+		kind = cursorCSV
+	}
 	var sum time.Duration
 	n := 0
 	for _, run := range r.Runs {
-		if run.Tool == ToolCursor && run.Size == size {
+		if run.Tool == ToolCursor && run.Size == size && run.Format == kind {
 			sum += run.Wall
 			n++
 		}
@@ -216,13 +221,19 @@ type measurer struct {
 // size measures every tool on a collection of size tasks: the bare cursor
 // first and last, the tools in between.
 func (m *measurer) size(ctx context.Context, coll *mongo.Collection, size int64) error {
+	kinds := []string{cursorAll}
+	if slices.ContainsFunc(m.cfg.Exports, func(c string) bool { return strings.HasPrefix(c, "csv/") }) {
+		kinds = append(kinds, cursorCSV)
+	}
 	cursor := func() error {
-		r, err := bareCursor(ctx, coll, size)
-		if err != nil {
-			return err
+		for _, kind := range kinds {
+			r, err := bareCursor(ctx, coll, size, kind)
+			if err != nil {
+				return err
+			}
+			m.res.Runs = append(m.res.Runs, r)
+			fmt.Fprintf(m.cfg.Log, "%d bare cursor, %s: %s\n", size, kind, r.Wall.Round(time.Millisecond))
 		}
-		m.res.Runs = append(m.res.Runs, r)
-		fmt.Fprintf(m.cfg.Log, "%d bare cursor: %s\n", size, r.Wall.Round(time.Millisecond))
 		return nil
 	}
 	if err := cursor(); err != nil {

@@ -38,19 +38,19 @@ func TestMeasure(t *testing.T) {
 		t.Fatalf("Measure: %v\n%s", err, log.String())
 	}
 	for _, size := range sizes {
-		cursors := 0
+		cursors := map[string]int{}
 		for _, r := range res.Runs {
 			if r.Size == size && r.Tool == ToolCursor {
-				cursors++
+				cursors[r.Format]++
 				if r.Records != size || r.Wall <= 0 {
 					t.Errorf("bare cursor at %d: %d records in %s", size, r.Records, r.Wall)
 				}
 			}
 		}
-		if cursors != 2 {
-			t.Errorf("%d bare cursor runs at %d, want one before and one after", cursors, size)
+		if cursors[cursorAll] != 2 || cursors[cursorCSV] != 2 {
+			t.Errorf("bare cursor runs at %d: %v, want one of each kind before and one after", size, cursors)
 		}
-		if res.Cursor(size) <= 0 {
+		if res.Cursor(size, "ndjson") <= 0 || res.Cursor(size, "csv") <= 0 {
 			t.Errorf("no mean bare cursor time at %d", size)
 		}
 		for _, c := range []string{"ndjson/zstd", "csv/gzip"} {

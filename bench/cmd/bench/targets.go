@@ -71,13 +71,9 @@ func e2eTargets(r *results) []target {
 	res := r.e2e
 	var ts []target
 	for _, size := range r.sizes {
-		cur := res.Cursor(size)
-		if cur == 0 {
-			continue
-		}
 		worst, which := 0.0, ""
 		for _, run := range res.Runs {
-			if run.Tool == e2e.ToolExportd && run.Size == size {
+			if cur := cursorFor(res, run); run.Tool == e2e.ToolExportd && run.Size == size && cur > 0 {
 				if q := run.Wall.Seconds() / cur.Seconds(); q > worst {
 					worst, which = q, run.Config()
 				}
