@@ -18,18 +18,21 @@ import (
 // handing it to the writer.
 const partBytes = 256 << 10
 
-// A compressor gathers encoded output and compresses it in bursts. When
-// the source is slower than the stages (a server that sends a batch every
-// few hundred milliseconds), the compressor's tables and window leave the
-// CPU cache between two batches, and refilling them from memory costs
-// about as much as compressing a batch of tasks; a burst pays that once per
-// few MiB instead of once per batch. The output is the same: a frame does
-// not depend on how its input is split into writes. Each burst is a few
-// times the tables: zstd's default level has 1.25 MiB of them (and reaches
-// back up to 8 MiB), gzip's level 6 0.4 MiB (and 32 KiB). (exportd's CPU per task exporting 100,000 tasks
-// as csv from devmongo: zstd 4.5 µs without bursts, 3.4 with 2 MiB, 3.1
-// with 8 MiB; gzip 3.6 µs, 3.5 with 2 MiB, 3.3 with 8 MiB but 12 MiB more
-// RSS, as its heap is below the memory limit.)
+// A compressor that has to wait for its input gathers it and compresses it
+// in bursts. When the source is slower than the stages (a server that
+// sends a batch every few hundred milliseconds), the compressor's tables
+// and window leave the CPU cache between two batches, and refilling them
+// from memory costs about as much as compressing a batch of tasks; a burst
+// pays that once per few MiB instead of once per batch. While the stages
+// keep it busy (the next job is already waiting), it compresses as it
+// goes, so that the encoders run meanwhile. The output is the same either
+// way: a frame does not depend on how its input is split into writes. Each
+// burst is a few times the tables: zstd's default level has 1.25 MiB of
+// them (and reaches back up to 8 MiB), gzip's level 6 0.4 MiB (and 32
+// KiB). (exportd's CPU per task exporting 100,000 tasks as csv from
+// devmongo: zstd 4.5 µs without bursts, 3.4 with 2 MiB, 3.1 with 8 MiB;
+// gzip 3.6 µs, 3.5 with 2 MiB, 3.3 with 8 MiB but 12 MiB more RSS, as its
+// heap is below the memory limit.)
 const (
 	zstdBurst = 8 << 20
 	gzipBurst = 2 << 20
@@ -131,8 +134,13 @@ func newCompressor(cfg *Config) (*compressor, error) {
 func (c *compressor) run(ctx context.Context, ordered <-chan *job, parts chan<- *part) error {
 	defer close(parts)
 	c.sink = sink{ctx: ctx, out: parts}
+	var next *job // a job taken while the previous one was cut
 	for {
-		j, ok, err := recv(ctx, ordered)
+		j, ok, err := next, true, error(nil)
+		if j == nil {
+			j, ok, err = recv(ctx, ordered)
+		}
+		next = nil
 		if err != nil {
 			return err
 		}
@@ -158,6 +166,22 @@ func (c *compressor) run(ctx context.Context, ordered <-chan *job, parts chan<- 
 		j.release()
 		if err != nil {
 			return err
+		}
+		// A burst pays for a source slower than the stages. When the next
+		// job is already waiting, the stages keep the compressor busy and
+		// its tables in the cache: compress what is gathered now, so that
+		// the encoders go on meanwhile instead of waiting on a full burst.
+		select {
+		case n, more := <-ordered:
+			if !more {
+				<-ctx.Done() // the reader failed, as above
+				return context.Cause(ctx)
+			}
+			next = n
+			if err := c.flush(); err != nil {
+				return err
+			}
+		default:
 		}
 	}
 }

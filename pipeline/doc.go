@@ -22,9 +22,11 @@
 //     encoded stream into chunks (at the first of ChunkRecords or ChunkBytes,
 //     always on a record boundary), compresses each chunk as one zstd frame
 //     or gzip member, and sends the compressed bytes as parts to the writer;
-//     the last part of a chunk carries its description. It compresses in
-//     bursts of a few MiB (zstdBurst, gzipBurst), so that its tables come
-//     back into the CPU cache once per burst rather than once per batch. It
+//     the last part of a chunk carries its description. When it has to
+//     wait for its input it compresses in bursts of a few MiB (zstdBurst,
+//     gzipBurst), so that its tables come back into the CPU cache once per
+//     burst rather than once per batch; when the next job is already
+//     waiting it compresses as it goes, so the encoders run meanwhile. It
 //     owns and closes parts, and returns each job's buffers to their pools.
 //   - writer writes parts to the chunk's temporary file, seals it (sync,
 //     rename, directory sync) and only then calls Commit: what Commit
