@@ -95,8 +95,9 @@ type Resume struct {
 	// FirstRecord is the time from the restart's exec to its first new
 	// record.
 	FirstRecord time.Duration
-	// Command is the restart's command line.
-	Command string
+	// Kill is the command line that ran the export until it was killed,
+	// with its environment; Command is the restart's.
+	Kill, Command string
 }
 
 // Results is what a run measured.
@@ -167,19 +168,19 @@ func Measure(ctx context.Context, cfg Config) (*Results, error) {
 		}
 		res.NodeVersion = node.version
 	}
-	db, err := startDevmongo(ctx, cfg.Bin, filepath.Join(work, "db"))
+	db, err := devmongo.Launch(filepath.Join(cfg.Bin, "devmongo"), filepath.Join(work, "db"), "", 2*time.Minute)
 	if err != nil {
 		return nil, err
 	}
-	defer db.stop()
-	client, err := mongo.Connect(options.Client().ApplyURI(db.uri))
+	defer db.Stop()
+	client, err := mongo.Connect(options.Client().ApplyURI(db.URI))
 	if err != nil {
 		return nil, err
 	}
 	defer client.Disconnect(context.WithoutCancel(ctx))
 	coll := client.Database("app").Collection("tasks")
 
-	m := &measurer{cfg: cfg, uri: db.uri, work: work, node: node, res: res}
+	m := &measurer{cfg: cfg, uri: db.URI, work: work, node: node, res: res}
 	seeded := int64(0)
 	for _, size := range cfg.Sizes {
 		fmt.Fprintf(cfg.Log, "seeding tasks %d to %d\n", seeded, size-1)
@@ -411,12 +412,13 @@ func (m *measurer) resume(ctx context.Context, size int64, at float64) (Resume, 
 	stop := int(at*chunks+0.5) - 1
 	fmt.Fprintf(m.cfg.Log, "resume: exporting until chunk %d is committed\n", stop)
 	crash := exec.CommandContext(ctx, bin, append(args, "--quiet")...)
-	crash.Env = append(os.Environ(), fmt.Sprintf("EXPORTD_FAILPOINT=after-commit:%d", stop))
+	failpoint := fmt.Sprintf("EXPORTD_FAILPOINT=after-commit:%d", stop)
+	crash.Env = append(os.Environ(), failpoint)
+	r := Resume{At: at, Kill: failpoint + " " + commandLine(crash)}
 	var ee *exec.ExitError
 	if out, err := crash.CombinedOutput(); !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		return Resume{}, fmt.Errorf("export to be killed at chunk %d ended with %v\n%s", stop, err, out)
+		return r, fmt.Errorf("export to be killed at chunk %d ended with %v\n%s", stop, err, out)
 	}
-	r := Resume{At: at}
 	restart := exec.CommandContext(ctx, bin, args...)
 	r.Command = commandLine(restart)
 	stderr, err := restart.StderrPipe()
@@ -453,7 +455,6 @@ func (m *measurer) resume(ctx context.Context, size int64, at float64) (Resume, 
 var (
 	firstRecordLine = regexp.MustCompile(`^first new record read`)
 	resumingLine    = regexp.MustCompile(`^resuming export \S+ in .* after (\d+) records in \d+ chunks`)
-	servingLine     = regexp.MustCompile(`serving (mongodb://\S+)`)
 )
 
 // waitLine reads r until a line matches re, then drains r in the

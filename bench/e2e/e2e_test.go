@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -71,7 +72,7 @@ func TestMeasure(t *testing.T) {
 	}
 	for i, want := range []int64{100, 900} {
 		r := res.Resumes[i]
-		if r.Done != want || r.FirstRecord <= 0 {
+		if r.Done != want || r.FirstRecord <= 0 || !strings.HasPrefix(r.Kill, fmt.Sprintf("EXPORTD_FAILPOINT=after-commit:%d exportd export ", i*8)) {
 			t.Errorf("resume %d: %+v, want %d records done", i, r, want)
 		}
 	}

@@ -3,10 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -16,44 +13,6 @@ import (
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
-
-// devmongoProcess is devmongo serving in a process of its own, so that
-// its CPU is not the measured tools'.
-type devmongoProcess struct {
-	cmd *exec.Cmd
-	uri string
-}
-
-func startDevmongo(ctx context.Context, bin, dir string) (*devmongoProcess, error) {
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "devmongo"), "serve", "-addr", "127.0.0.1:0", "-dir", dir)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("devmongo: %w", err)
-	}
-	p := &devmongoProcess{cmd: cmd}
-	lines, err := waitLine(stderr, servingLine)
-	if err != nil {
-		p.stop()
-		return nil, fmt.Errorf("devmongo: %w", err)
-	}
-	p.uri = servingLine.FindStringSubmatch(lines[len(lines)-1])[1]
-	return p, nil
-}
-
-func (p *devmongoProcess) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
-}
 
 // Kinds of bare cursor: the query of an export of every field, and that
 // of csv, whose columns are a projection the server applies.

@@ -29,8 +29,8 @@ func writeResults(w io.Writer, cfg *config, r *results) {
 	fmt.Fprintf(w, "| date | %s |\n", m.Date.Format(time.RFC3339))
 	fmt.Fprintf(w, "| machine | %s, %d CPUs, %.1f GiB RAM, Linux %s |\n", m.CPU, m.Cores, float64(m.Memory)/(1<<30), m.Kernel)
 	fmt.Fprintf(w, "| Go | %s |\n", m.Go)
-	if r.nodeVersion != "" {
-		fmt.Fprintf(w, "| Node.js (seed-node baseline) | %s |\n", r.nodeVersion)
+	if r.e2e != nil && r.e2e.NodeVersion != "" {
+		fmt.Fprintf(w, "| Node.js (seed-node baseline) | %s |\n", r.e2e.NodeVersion)
 	}
 	fmt.Fprintf(w, "| commit | %s |\n", m.Commit)
 	fmt.Fprintf(w, "| load average (1, 5, 15 min) | before: %s; after: %s |\n", r.loadBefore, r.loadAfter)
@@ -93,7 +93,7 @@ func writeResults(w io.Writer, cfg *config, r *results) {
 			}
 		}
 		for _, rs := range r.e2e.Resumes {
-			fmt.Fprintf(w, "EXPORTD_FAILPOINT=after-commit:%d %s --quiet; %s\n", int(rs.At*10+0.5)-1, genericCommand(rs.Command), genericCommand(rs.Command))
+			fmt.Fprintf(w, "%s; %s\n", genericCommand(rs.Kill), genericCommand(rs.Command))
 		}
 	}
 	fmt.Fprintf(w, "```\n")

@@ -19,7 +19,6 @@ type results struct {
 	machine               bench.Machine
 	loadBefore, loadAfter string
 	took                  time.Duration
-	nodeVersion           string
 	// commands are the commands the run ran, for RESULTS.md.
 	commands []string
 
@@ -90,7 +89,7 @@ func run(ctx context.Context, cfg *config) error {
 		if err != nil {
 			return fmt.Errorf("end to end: %w", err)
 		}
-		res.e2e, res.nodeVersion = r, r.NodeVersion
+		res.e2e = r
 	}
 	res.took = time.Since(start)
 	res.loadAfter = bench.LoadAverage()
@@ -128,7 +127,7 @@ func writeFile(name string, b []byte) error {
 	return os.Rename(tmp, name)
 }
 
-// since is a shell-friendly list of the sizes.
+// sizesFlag is the sizes as -sizes takes them.
 func sizesFlag(s []int64) string {
 	out := make([]string, len(s))
 	for i, n := range s {

@@ -10,7 +10,6 @@ import (
 
 // The performance targets exportd is held to.
 const (
-	ceilingShare   = 0.8  // pipeline docs/s over its stages' ceiling, at least
 	wallRatio      = 1.15 // exportd's wall time over the bare cursor's, at most
 	cpuRatio       = 0.2  // exportd's CPU per document over the seed design's, at most
 	rssRatio       = 0.5  // exportd's peak RSS over the seed design's, at most
@@ -25,15 +24,22 @@ const (
 func collectTargets(r *results) []target {
 	var ts []target
 	if r.pipeline != nil {
+		// The pipeline table checks its rows against bench.IssueTargets;
+		// the ceiling's share is this list's target.
 		for _, row := range r.pipeline.Pipeline {
-			if row.Name != "ndjson-zstd" && row.Name != "csv-gzip" || row.Share == 0 {
+			if row.Name != "ndjson-zstd" && row.Name != "csv-gzip" {
 				continue
 			}
-			ts = append(ts, target{
-				what:     fmt.Sprintf("pipeline ≥ %.1f of its stages' ceiling: %s at %d core(s)", ceilingShare, row.Name, row.Procs),
-				measured: fmt.Sprintf("%.2f (%s of %s docs/s)", row.Share, bench.Num(row.DocsPerSec), bench.Num(row.Ceiling)),
-				ok:       row.Share >= ceilingShare,
-			})
+			for _, c := range row.Checks {
+				if c.What != "ceiling share" {
+					continue
+				}
+				ts = append(ts, target{
+					what:     fmt.Sprintf("pipeline ≥ %.1f of its stages' ceiling: %s at %d core(s)", c.Bar, row.Name, row.Procs),
+					measured: fmt.Sprintf("%.2f (%s of %s docs/s)", row.Share, bench.Num(row.DocsPerSec), bench.Num(row.Ceiling)),
+					ok:       c.OK,
+				})
+			}
 		}
 	}
 	if r.e2e != nil {
