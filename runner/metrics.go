@@ -17,7 +17,12 @@ type Metrics struct {
 }
 
 // SetMetrics installs the metrics hooks; call it before Run.
-func (r *Runner) SetMetrics(m Metrics) { r.mu.Lock(); r.metrics = m; r.mu.Unlock() }
+func (r *Runner) SetMetrics(m Metrics) {
+	r.mu.Lock()
+	r.metrics = m
+	r.metrics.queueDepth(len(r.queue)) // the exports New queued
+	r.mu.Unlock()
+}
 
 func (m *Metrics) queueDepth(n int) {
 	if m.QueueDepth != nil {

@@ -67,7 +67,8 @@ var (
 	errShutdown  = errors.New("daemon shutting down")
 )
 
-// New makes a Runner; Run starts it.
+// New makes a Runner and queues the unfinished exports of its store; Run
+// starts it.
 func New(cfg Config) (*Runner, error) {
 	if cfg.Env == nil || cfg.Env.Store == nil || cfg.Env.Client == nil {
 		return nil, errors.New("runner: no store or client")
@@ -79,19 +80,16 @@ func New(cfg Config) (*Runner, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{
+	r := &Runner{
 		cfg: cfg, store: cfg.Env.Store, log: log,
 		running: map[string]*active{}, wake: make(chan struct{}, 1),
-	}, nil
-}
-
-// Run resumes unfinished exports, then runs queued ones until ctx ends;
-// then it stops the running ones (they stay resumable) and waits for them
-// at most Grace.
-func (r *Runner) Run(ctx context.Context) error {
+	}
+	// Unfinished exports are queued here, before Start can create one: a
+	// scan in Run could meet an export Start just created and queue it a
+	// second time, running it twice at once.
 	exports, err := r.store.List()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, e := range exports {
 		switch e.State {
@@ -102,6 +100,13 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 	}
+	return r, nil
+}
+
+// Run runs queued exports, unfinished ones New found first, until ctx
+// ends; then it stops the running ones (they stay resumable) and waits for
+// them at most Grace.
+func (r *Runner) Run(ctx context.Context) error {
 	var workers sync.WaitGroup
 	for range r.cfg.MaxConcurrent {
 		workers.Go(func() { r.work(ctx) })
