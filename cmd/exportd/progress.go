@@ -77,14 +77,21 @@ func (p *progress) start() func() {
 func (p *progress) firstRecord() {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
+	say := func() bool {
+		if p.stats.Records.Load() == 0 {
+			return false
+		}
+		fmt.Fprintf(p.w, "first new record read %s after connecting\n", time.Since(p.begin).Round(time.Millisecond))
+		return true
+	}
 	for {
 		select {
 		case <-t.C:
-			if p.stats.Records.Load() > 0 {
-				fmt.Fprintf(p.w, "first new record read %s after connecting\n", time.Since(p.begin).Round(time.Millisecond))
+			if say() {
 				return
 			}
 		case <-p.stopCh:
+			say() // a short resume can end between two looks
 			return
 		}
 	}
