@@ -80,4 +80,7 @@ var (
 	ErrState = errors.New("wrong export state")
 	// ErrBusy means the queue is full (503).
 	ErrBusy = errors.New("export queue is full")
+	// ErrForbidden means the export's namespace is outside the daemon's
+	// allow-list (403): it is neither served nor run.
+	ErrForbidden = errors.New("namespace not allowed")
 )
