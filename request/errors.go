@@ -23,6 +23,8 @@ func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Me
 // Unwrap makes every FieldError match ErrInvalid.
 func (e *FieldError) Unwrap() error { return ErrInvalid }
 
+// fieldErr makes a FieldError, cutting a field or a message that repeats
+// too much of a hostile request.
 func fieldErr(field, format string, args ...any) error {
-	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
+	return &FieldError{Field: clip(field, maxFieldName), Message: clip(fmt.Sprintf(format, args...), maxMessage)}
 }

@@ -81,23 +81,29 @@ func Compile(r *Request) (*Plan, error) {
 	applyDefaults(p, r)
 
 	if !dbName.MatchString(p.Database) {
-		return nil, fieldErr("database", "must be 1 to 63 letters, digits, '_' or '-', got %q", p.Database)
+		return nil, fieldErr("database", "must be 1 to 63 letters, digits, '_' or '-', got %s", quote(p.Database))
 	}
 	if !collName.MatchString(p.Collection) || strings.HasPrefix(p.Collection, "system.") {
-		return nil, fieldErr("collection", "must be a collection name (1 to 255 bytes, no '$' or NUL, not system.*), got %q", p.Collection)
+		return nil, fieldErr("collection", "must be a collection name (1 to 255 bytes, no '$' or NUL, not system.*), got %s", quote(p.Collection))
+	}
+	if n := len(p.Database) + 1 + len(p.Collection); n > MaxNamespaceLen {
+		return nil, fieldErr("collection", "namespace %s is %d bytes, MongoDB allows at most %d", quote(p.Database+"."+p.Collection), n, MaxNamespaceLen)
+	}
+	if err := checkRequestID(r.RequestID); err != nil {
+		return nil, err
 	}
 	if !p.Format.valid() {
-		return nil, fieldErr("format", "unknown format %q (one of %s)", p.Format, oneOf(NDJSON, JSON, CSV))
+		return nil, fieldErr("format", "unknown format %s (one of %s)", quote(string(p.Format)), oneOf(NDJSON, JSON, CSV))
 	}
 	if !p.Compression.valid() {
-		return nil, fieldErr("compression", "unknown compression %q (one of %s)", p.Compression, oneOf(Zstd, Gzip, None))
+		return nil, fieldErr("compression", "unknown compression %s (one of %s)", quote(string(p.Compression)), oneOf(Zstd, Gzip, None))
 	}
 	switch r.JSONFormat {
 	case "", "relaxed":
 	case "canonical":
 		p.Canonical = true
 	default:
-		return nil, fieldErr("jsonFormat", "unknown Extended JSON mode %q (one of \"relaxed\", \"canonical\")", r.JSONFormat)
+		return nil, fieldErr("jsonFormat", "unknown Extended JSON mode %s (one of \"relaxed\", \"canonical\")", quote(r.JSONFormat))
 	}
 	if p.ChunkRecords < 1 || p.ChunkRecords > MaxChunkRecords {
 		return nil, fieldErr("chunkRecords", "must be between 1 and %d, got %d", MaxChunkRecords, p.ChunkRecords)
@@ -112,7 +118,7 @@ func Compile(r *Request) (*Plan, error) {
 		return nil, fieldErr("progressEvery", "must be at least 1, got %d", p.ProgressEvery)
 	}
 	if !arrayKey.MatchString(p.ArrayKey) {
-		return nil, fieldErr("arrayKey", "must be a plain identifier, got %q", p.ArrayKey)
+		return nil, fieldErr("arrayKey", "must be a plain identifier, got %s", quote(p.ArrayKey))
 	}
 
 	filter, err := parseExtJSON("filter", r.Filter)
@@ -133,6 +139,11 @@ func Compile(r *Request) (*Plan, error) {
 	if len(r.Headers) > 0 {
 		if len(r.Headers) != len(r.Fields) {
 			return nil, fieldErr("headers", "%d headers for %d fields", len(r.Headers), len(r.Fields))
+		}
+		for i, h := range r.Headers {
+			if len(h) > maxHeaderLen {
+				return nil, fieldErr("headers["+strconv.Itoa(i)+"]", "is %d bytes, at most %d", len(h), maxHeaderLen)
+			}
 		}
 		p.Headers = append([]string(nil), r.Headers...)
 	}
@@ -169,28 +180,58 @@ func applyDefaults(p *Plan, r *Request) {
 }
 
 // checkQuery refuses operators and values that run code on the server,
-// anywhere in the query.
+// anywhere in the query, and a query nested deeper than MaxDepth. The
+// query is level 1; its field name is field.
 func checkQuery(field string, v any) error {
+	return (&queryCheck{path: []string{field}}).check(v)
+}
+
+// queryCheck walks a query keeping the path to the current value as a
+// stack: the path becomes a string only for an error, so that a wide query
+// costs no more than its size.
+type queryCheck struct {
+	path []string
+}
+
+func (q *queryCheck) check(v any) error {
 	switch v := v.(type) {
 	case bson.D:
+		if len(q.path) > MaxDepth {
+			return errTooDeep(q.path[0])
+		}
 		for _, e := range v {
+			q.path = append(q.path, "."+e.Key)
 			if refused[e.Key] {
-				return fieldErr(field+"."+e.Key, "operator %s runs code on the server and is refused", e.Key)
+				return fieldErr(q.name(), "operator %s runs code on the server and is refused", e.Key)
 			}
-			if err := checkQuery(field+"."+e.Key, e.Value); err != nil {
+			if err := q.check(e.Value); err != nil {
 				return err
 			}
+			q.path = q.path[:len(q.path)-1]
 		}
 	case bson.A:
+		if len(q.path) > MaxDepth {
+			return errTooDeep(q.path[0])
+		}
 		for i, x := range v {
-			if err := checkQuery(field+"["+strconv.Itoa(i)+"]", x); err != nil {
+			q.path = append(q.path, "["+strconv.Itoa(i)+"]")
+			if err := q.check(x); err != nil {
 				return err
 			}
+			q.path = q.path[:len(q.path)-1]
 		}
 	case bson.JavaScript, bson.CodeWithScope:
-		return fieldErr(field, "JavaScript values are refused")
+		return fieldErr(q.name(), "JavaScript values are refused")
 	}
 	return nil
+}
+
+func (q *queryCheck) name() string { return strings.Join(q.path, "") }
+
+// errTooDeep refuses field for nesting deeper than MaxDepth. It names only
+// the top-level field: the path inside would repeat the whole request.
+func errTooDeep(field string) error {
+	return fieldErr(field, "nested deeper than %d levels (MongoDB's limit)", MaxDepth)
 }
 
 // checkPath says what is wrong with a field path, if anything.
@@ -206,9 +247,9 @@ func checkPath(path string) string {
 	for seg := range strings.SplitSeq(path, ".") {
 		switch {
 		case seg == "":
-			return fmt.Sprintf("field path %q has an empty segment", path)
+			return fmt.Sprintf("field path %s has an empty segment", quote(path))
 		case strings.HasPrefix(seg, "$"):
-			return fmt.Sprintf("field path %q has a segment starting with '$'", path)
+			return fmt.Sprintf("field path %s has a segment starting with '$'", quote(path))
 		}
 	}
 	return ""
@@ -302,7 +343,7 @@ func compileFields(p *Plan, fields []string) error {
 		}
 		for j, g := range fields[:i] {
 			if f == g {
-				return fieldErr(name, "%q repeats fields[%d]", f, j)
+				return fieldErr(name, "%s repeats fields[%d]", quote(f), j)
 			}
 		}
 	}

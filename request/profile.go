@@ -116,6 +116,22 @@ func (p *Profile) check() error {
 	return nil
 }
 
+// Resolve applies r's profile, if it names one, and compiles r: the one way
+// from a request as a client sent it to the plan an export runs. It
+// changes r as Apply does.
+func Resolve(r *Request, profiles map[string]*Profile) (*Plan, error) {
+	if r.Profile != "" {
+		prof, ok := profiles[r.Profile]
+		if !ok {
+			return nil, fieldErr("profile", "unknown profile %s (known: %s)", quote(r.Profile), strings.Join(sortedKeys(profiles), ", "))
+		}
+		if err := prof.Apply(r); err != nil {
+			return nil, err
+		}
+	}
+	return Compile(r)
+}
+
 // Apply turns the request's filters and options into its filter, sort,
 // fields and envelope, as the profile says. Unknown filter names, sort
 // options and malformed values are refused with a FieldError.
@@ -271,7 +287,7 @@ func (p *Profile) sort(r *Request) error {
 	}
 	field, ok := p.SortFields[o.SortBy]
 	if !ok {
-		return fieldErr("options.sortBy", "unknown sort option %q (one of %s)", o.SortBy, strings.Join(sortedKeys(p.SortFields), ", "))
+		return fieldErr("options.sortBy", "unknown sort option %s (one of %s)", quote(o.SortBy), strings.Join(sortedKeys(p.SortFields), ", "))
 	}
 	dir := 1
 	switch strings.ToLower(o.SortOrder) {
@@ -279,7 +295,7 @@ func (p *Profile) sort(r *Request) error {
 	case "desc", "descending":
 		dir = -1
 	default:
-		return fieldErr("options.sortOrder", "must be asc or desc, got %q", o.SortOrder)
+		return fieldErr("options.sortOrder", "must be asc or desc, got %s", quote(o.SortOrder))
 	}
 	sort, err := bson.MarshalExtJSON(bson.D{{Key: field, Value: int32(dir)}}, true, false)
 	if err != nil {

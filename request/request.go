@@ -105,9 +105,13 @@ type Options struct {
 	SortOrder string `json:"sortOrder,omitempty" yaml:"sortOrder"`
 }
 
-// Decode reads one JSON request. Unknown fields, trailing data and syntax
-// errors are refused with an error that names the place.
+// Decode reads one JSON request. Unknown fields, trailing data, syntax
+// errors and a request larger than MaxRequestBytes are refused with an
+// error that names the place.
 func Decode(data []byte) (*Request, error) {
+	if len(data) > MaxRequestBytes {
+		return nil, fieldErr("request", "is %d bytes, at most %d", len(data), MaxRequestBytes)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var r Request
@@ -160,6 +164,11 @@ func parseExtJSON(field string, data []byte) (bson.D, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		return nil, nil
+	}
+	// A cheap guard first: nothing nested this deep can be within MaxDepth
+	// once its Extended JSON values are read.
+	if jsonDepth(trimmed, MaxDepth+extJSONWrap) {
+		return nil, errTooDeep(field)
 	}
 	var probe any
 	if err := json.Unmarshal(trimmed, &probe); err != nil {
