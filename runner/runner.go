@@ -92,12 +92,17 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	for _, e := range exports {
-		switch e.State {
-		case chunker.StateRunning, chunker.StateQueued:
-			r.enqueue(e.ID)
-			if e.State == chunker.StateRunning {
-				r.log.Info("resuming export after restart", "export", e.ID, "records", e.Records)
-			}
+		if e.State != chunker.StateRunning && e.State != chunker.StateQueued {
+			continue
+		}
+		if err := r.allowedExport(e); err != nil {
+			r.log.Warn("not resuming export: its namespace is not in the allow-list", "export", e.ID,
+				"namespace", e.Plan.Database+"."+e.Plan.Collection)
+			continue
+		}
+		r.enqueue(e.ID)
+		if e.State == chunker.StateRunning {
+			r.log.Info("resuming export after restart", "export", e.ID, "records", e.Records)
 		}
 	}
 	return r, nil
@@ -203,20 +208,12 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*chunker.Manifes
 	if err != nil {
 		return nil, err
 	}
-	if err := r.allowed(req.Database, req.Collection); err != nil {
+	plan, err := request.Resolve(req, r.cfg.Profiles)
+	if err != nil {
 		return nil, err
 	}
-	if req.Profile != "" {
-		prof, ok := r.cfg.Profiles[req.Profile]
-		if !ok {
-			return nil, &request.FieldError{Field: "profile", Message: fmt.Sprintf("unknown profile %q", req.Profile)}
-		}
-		if err := prof.Apply(req); err != nil {
-			return nil, err
-		}
-	}
-	plan, err := request.Compile(req)
-	if err != nil {
+	// After the profile, which may name the namespace.
+	if err := r.allowed(plan.Database, plan.Collection); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -259,27 +256,48 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*chunker.Manifes
 	return m, nil
 }
 
-// allowed checks the namespace against the allow-list.
+// reserved are MongoDB's own databases: exported only when the allow-list
+// names them.
+var reserved = map[string]bool{"admin": true, "config": true, "local": true}
+
+// allowed checks a requested namespace against the allow-list. A refusal
+// is a *request.FieldError naming database or collection that also
+// matches transport.ErrForbidden.
 func (r *Runner) allowed(db, coll string) error {
-	if len(r.cfg.Allow) == 0 {
-		return nil
-	}
-	for _, ns := range r.cfg.Allow {
+	named := func(ns string) bool {
 		d, c, _ := strings.Cut(ns, ".")
-		if d == db && (c == "*" || c == coll) {
-			return nil
-		}
+		return d == db && (c == "*" || c == coll)
 	}
-	if !slices.ContainsFunc(r.cfg.Allow, func(ns string) bool { return strings.HasPrefix(ns, db+".") }) {
-		return &request.FieldError{Field: "database", Message: fmt.Sprintf("database %q is not allowed here", db)}
+	switch {
+	case slices.ContainsFunc(r.cfg.Allow, named):
+		return nil
+	case len(r.cfg.Allow) == 0 && !reserved[db]:
+		return nil
+	case reserved[db] && len(r.cfg.Allow) == 0:
+		return forbidden("database", fmt.Sprintf("database %q is MongoDB's own; export it only by naming it in the allow-list", db))
+	case !slices.ContainsFunc(r.cfg.Allow, func(ns string) bool { return strings.HasPrefix(ns, db+".") }):
+		return forbidden("database", fmt.Sprintf("database %q is not allowed here", db))
 	}
-	return &request.FieldError{Field: "collection", Message: fmt.Sprintf("collection %q of %q is not allowed here", coll, db)}
+	return forbidden("collection", fmt.Sprintf("collection %q of %q is not allowed here", coll, db))
+}
+
+func forbidden(field, msg string) error {
+	return fmt.Errorf("%w: %w", transport.ErrForbidden, &request.FieldError{Field: field, Message: msg})
+}
+
+// allowedExport checks a stored export's namespace against the allow-list,
+// which may have changed since the export was made.
+func (r *Runner) allowedExport(e *checkpoint.Export) error {
+	if r.allowed(e.Plan.Database, e.Plan.Collection) != nil {
+		return fmt.Errorf("%w: export %s reads %s.%s, which the allow-list does not name", transport.ErrForbidden, e.ID, e.Plan.Database, e.Plan.Collection)
+	}
+	return nil
 }
 
 // Status returns the manifest of export id.
 func (r *Runner) Status(id string) (*chunker.Manifest, error) {
-	if !checkpoint.ValidID(id) {
-		return nil, fmt.Errorf("%w: %q", transport.ErrNotFound, id)
+	if _, err := r.get(id); err != nil {
+		return nil, err
 	}
 	m, err := r.store.Manifest(id)
 	return m, mapErr(err)
@@ -293,7 +311,7 @@ func (r *Runner) List(state string) ([]*chunker.Manifest, error) {
 	}
 	out := []*chunker.Manifest{}
 	for _, e := range all {
-		if state != "" && e.State != state {
+		if state != "" && e.State != state || r.allowedExport(e) != nil {
 			continue
 		}
 		out = append(out, e.Manifest(nil))
@@ -359,6 +377,12 @@ func (r *Runner) Delete(id string) error {
 	if err != nil {
 		return err
 	}
+	return r.remove(e)
+}
+
+// remove deletes export e and its files, cancelling it first if needed.
+func (r *Runner) remove(e *checkpoint.Export) error {
+	id := e.ID
 	if !e.Finished() {
 		if _, err := r.Cancel(id); err != nil && !errors.Is(err, transport.ErrState) {
 			return err
@@ -371,12 +395,19 @@ func (r *Runner) Delete(id string) error {
 	return mapErr(r.store.Delete(id))
 }
 
+// get returns export id if it exists and its namespace is allowed.
 func (r *Runner) get(id string) (*checkpoint.Export, error) {
 	if !checkpoint.ValidID(id) {
 		return nil, fmt.Errorf("%w: %q", transport.ErrNotFound, id)
 	}
 	e, err := r.store.Get(id)
-	return e, mapErr(err)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if err := r.allowedExport(e); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // expire deletes finished exports older than the retention.
@@ -391,7 +422,7 @@ func (r *Runner) expire(now time.Time) {
 	}
 	for _, e := range all {
 		if e.Finished() && e.FinishedAt != nil && now.Sub(*e.FinishedAt) > r.cfg.Retention {
-			if err := r.Delete(e.ID); err != nil {
+			if err := r.remove(e); err != nil {
 				r.log.Error("retention: delete export", "export", e.ID, "err", err)
 				continue
 			}
