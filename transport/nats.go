@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -44,12 +45,16 @@ type NATSConfig struct {
 	// URLs builds the manifestUrl and dataUrl of a start reply (they may
 	// carry signed tokens); nil gives empty strings.
 	URLs func(id string) (manifestURL, dataURL string)
+	// Last returns the newest progress event sent for an export, if known
+	// (Publisher.Last); nil makes <prefix>.last answer from the manifest
+	// alone.
+	Last func(id string) (Event, bool)
 	// Logger receives server-side failures; nil discards.
 	Logger *slog.Logger
 }
 
 // NATSService is the exportd micro service: <prefix>.start, .status,
-// .list, .cancel, .resume and .delete, found by micro discovery
+// .list, .cancel, .resume, .delete and .last, found by micro discovery
 // ($SRV.PING|INFO|STATS.exportd).
 //
 // Each endpoint is its own subscription, so a slow call (a Start that
@@ -58,8 +63,8 @@ type NATSConfig struct {
 // handler waits for an export to run. With several daemons on one NATS,
 // the endpoints share the micro queue group and each request goes to one.
 //
-// Errors carry micro's headers (Nats-Service-Error-Code: 400, 404, 409,
-// 503 or 500; Nats-Service-Error: the message) and the body
+// Errors carry micro's headers (Nats-Service-Error-Code: 400, 403, 404,
+// 409, 503 or 500; Nats-Service-Error: the message) and the body
 // {"error": {"code", "message", "field"}}, where field names the request
 // field of a 400 and is left out otherwise. A 500 says only "internal
 // error"; the cause goes to the log.
@@ -68,6 +73,7 @@ type NATSService struct {
 	exports Exports
 	prefix  string
 	urls    func(string) (string, string)
+	last    func(string) (Event, bool)
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -97,6 +103,7 @@ func NewNATSService(cfg NATSConfig) (*NATSService, error) {
 		exports: cfg.Exports,
 		prefix:  cfg.Prefix,
 		urls:    cfg.URLs,
+		last:    cfg.Last,
 		log:     cfg.Logger,
 	}
 	svc, err := s.addService(cfg.Conn, cfg.Version)
@@ -117,6 +124,7 @@ func NewNATSService(cfg NATSConfig) (*NATSService, error) {
 		{"cancel", "request: {id}; reply: the manifest", s.cancelExport},
 		{"resume", "request: {id}; reply: the manifest", s.resume},
 		{"delete", "request: {id}; reply: {id, deleted: true}", s.delete},
+		{"last", "request: {id} or {}; reply: the newest progress event of that export, or of every export", s.lastEvent},
 	} {
 		err := group.AddEndpoint(ep.name, s.handler(ep.name, ep.handle),
 			micro.WithEndpointSubject(ep.name),
@@ -171,7 +179,13 @@ func (s *NATSService) Info() micro.Info { return s.svc.Info() }
 // the JSON reply, its error a micro error.
 func (s *NATSService) handler(name string, handle func(context.Context, []byte) (any, error)) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
-		v, err := handle(s.ctx, req.Data())
+		var v any
+		var err error
+		if n := len(req.Data()); n > request.MaxRequestBytes {
+			err = &request.FieldError{Field: "request", Message: fmt.Sprintf("is %d bytes, at most %d", n, request.MaxRequestBytes)}
+		} else {
+			v, err = handle(s.ctx, req.Data())
+		}
 		var data []byte
 		if err == nil {
 			data, err = json.Marshal(v)
@@ -184,6 +198,23 @@ func (s *NATSService) handler(name string, handle func(context.Context, []byte) 
 			s.log.Debug("nats reply not sent", "endpoint", name, "err", err)
 		}
 	})
+}
+
+// The most of an error's message and field that a reply carries.
+const (
+	natsMaxMessage = 1024
+	natsMaxField   = 256
+)
+
+// clipText cuts s to at most n bytes on a rune boundary, marking the cut.
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // natsErrorBody is the JSON of every error reply.
@@ -203,6 +234,12 @@ type natsErrorDetail struct {
 func natsErrorOf(err error) natsErrorDetail {
 	var fe *request.FieldError
 	switch {
+	case errors.Is(err, ErrForbidden):
+		d := natsErrorDetail{Code: 403, Message: err.Error()}
+		if errors.As(err, &fe) {
+			d.Message, d.Field = fe.Error(), fe.Field
+		}
+		return d
 	case errors.As(err, &fe):
 		return natsErrorDetail{Code: 400, Message: err.Error(), Field: fe.Field}
 	case errors.Is(err, request.ErrInvalid):
@@ -226,6 +263,9 @@ func (s *NATSService) respondError(req micro.Request, endpoint string, err error
 	if d.Code == 500 {
 		s.log.Error("nats request failed", "endpoint", endpoint, "err", err)
 	}
+	// However much of the request an error repeats, the reply stays well
+	// under any server's max payload.
+	d.Message, d.Field = clipText(d.Message, natsMaxMessage), clipText(d.Field, natsMaxField)
 	body, _ := json.Marshal(natsErrorBody{Error: d}) // strings and an int: cannot fail
 	// A header value is one line.
 	desc := strings.Map(func(r rune) rune {

@@ -20,7 +20,9 @@ func natsTestServer(tb testing.TB) *server.Server {
 // Shutting down twice is fine, so a test may stop it early.
 func natsTestServerOn(tb testing.TB, port int) *server.Server {
 	tb.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	// The daemon's embedded server's max payload, so that a test can send
+	// more than the service accepts.
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, MaxPayload: 8 << 20})
 	if err != nil {
 		tb.Fatalf("nats server: %v", err)
 	}

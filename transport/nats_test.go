@@ -421,7 +421,7 @@ func natsCheckError(tb testing.TB, msg *nats.Msg, code int, field, message strin
 
 func TestNATSDiscovery(t *testing.T) {
 	nc, _, svc := natsTestService(t, nil)
-	wantEndpoints := []string{"start", "status", "list", "cancel", "resume", "delete"}
+	wantEndpoints := []string{"start", "status", "list", "cancel", "resume", "delete", "last"}
 
 	t.Run("ping", func(t *testing.T) {
 		for _, name := range []string{"", NATSServiceName} {

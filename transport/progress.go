@@ -232,6 +232,21 @@ func (p *Publisher) Publish(ev Event) {
 	}
 }
 
+// Last returns the newest event of export id that was handed to NATS, with
+// its seq, if the Publisher still knows the export (it forgets one an hour
+// after its last event, and knows nothing from before a restart). A
+// subscriber that came late, or that resubscribed after an outage, asks
+// for it (the service's <prefix>.last) to catch up with what it missed.
+func (p *Publisher) Last(id string) (Event, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	q := p.exports[id]
+	if q == nil || !q.hasSent {
+		return Event{}, false
+	}
+	return q.sent, true
+}
+
 // Stats returns the Publisher's counters.
 func (p *Publisher) Stats() PublisherStats {
 	return PublisherStats{
@@ -389,6 +404,7 @@ func (p *Publisher) take(now time.Time, flushing, connected bool, out []progress
 			q.gap = 0
 			ev.Seq = q.seq
 			q.last = now
+			q.sent, q.hasSent = ev, true
 			out = append(out, progressMsg{subject: q.subject, ev: ev})
 		}
 		if q.len() > 0 {

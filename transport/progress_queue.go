@@ -18,6 +18,10 @@ type progressQueue struct {
 	nextProcessing time.Time
 	// last is when an event was last taken, for forgetting idle exports.
 	last time.Time
+	// sent is the last event taken, seq included: what Publisher.Last
+	// answers.
+	sent Event
+	hasSent bool
 }
 
 // progressShed counts what push shed to stay within the limit.

@@ -1,0 +1,88 @@
+package transport
+
+import (
+	"context"
+	"time"
+
+	"github.com/exportd/exportd/chunker"
+)
+
+// lastEvent answers <prefix>.last: {id} gives that export's newest
+// progress event, {} the newest of every export. An event the Publisher
+// sent has its seq; for an export it has sent nothing for (since a restart,
+// or for an hour) the event is made from the manifest, with seq 0, so
+// that the reply always says where each export is.
+func (s *NATSService) lastEvent(_ context.Context, data []byte) (any, error) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if err := decodeNATSRequest(data, &req); err != nil {
+		return nil, err
+	}
+	if req.ID != "" {
+		id, err := decodeNATSID(data)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.exports.Status(id)
+		if err != nil {
+			return nil, err
+		}
+		return s.newest(m), nil
+	}
+	ms, err := s.exports.List("")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Event, 0, len(ms))
+	for _, m := range ms {
+		if s.last != nil {
+			if ev, ok := s.last(m.ID); ok {
+				out = append(out, ev)
+				continue
+			}
+		}
+		if full, err := s.exports.Status(m.ID); err == nil {
+			m = full // with its chunks, for the count
+		}
+		out = append(out, ManifestEvent(m))
+	}
+	return out, nil
+}
+
+// newest is the Publisher's last event of m's export, or one made from m
+// when the Publisher has none.
+func (s *NATSService) newest(m *chunker.Manifest) Event {
+	if s.last != nil {
+		if ev, ok := s.last(m.ID); ok {
+			return ev
+		}
+	}
+	return ManifestEvent(m)
+}
+
+// ManifestEvent is the progress event that says where the export of m
+// stands: its state's event name (export-processing while it runs), its
+// counters, seq 0 (not an event that was sent) and the time of its last
+// change of state.
+func ManifestEvent(m *chunker.Manifest) Event {
+	ev := Event{ExportID: m.ID, Records: m.Records, Bytes: m.Bytes, Chunks: len(m.Chunks), Time: m.CreatedAt, Error: m.Error}
+	for _, t := range []*time.Time{m.StartedAt, m.FinishedAt} {
+		if t != nil && t.After(ev.Time) {
+			ev.Time = *t
+		}
+	}
+	switch m.State {
+	case chunker.StateQueued:
+		ev.Event = EventQueued
+	case chunker.StateRunning:
+		ev.Event = EventProcessing
+	case chunker.StateCompleted:
+		ev.Event = EventCompleted
+	case chunker.StateFailed:
+		ev.Event = EventFailed
+	case chunker.StateCancelled:
+		ev.Event = EventCancelled
+	}
+	return ev
+}
