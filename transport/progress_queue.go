@@ -20,7 +20,7 @@ type progressQueue struct {
 	last time.Time
 	// sent is the last event taken, seq included: what Publisher.Last
 	// answers.
-	sent Event
+	sent    Event
 	hasSent bool
 }
 
