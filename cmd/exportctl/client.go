@@ -55,6 +55,16 @@ func run(ctx context.Context, cfg *config) error {
 	if cfg.Creds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.Creds))
 	}
+	if cfg.NKey != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NKey)
+		if err != nil {
+			return fmt.Errorf("%w: --nkey: %v", errUsage, err)
+		}
+		opts = append(opts, o)
+	}
+	if cfg.Token != "" {
+		opts = append(opts, nats.Token(cfg.Token))
+	}
 	nc, err := nats.Connect(cfg.NATSURL, opts...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS at %s: %w", cfg.NATSURL, err)

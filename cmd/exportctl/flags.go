@@ -21,9 +21,14 @@ type config struct {
 	// get; ID is its export id, for all but start and list.
 	Command, ID string
 
-	NATSURL, Creds, Prefix string
-	Timeout                time.Duration
-	HTTPURL                string
+	// NATSURL is the broker; Creds, NKey (a user seed file) and Token
+	// authenticate to it, as the daemon's own settings do.
+	NATSURL, Creds, NKey, Token, Prefix string
+	// HTTPToken is the daemon's API token, sent as a bearer token with
+	// every HTTP request.
+	HTTPToken string
+	Timeout   time.Duration
+	HTTPURL   string
 	// JSON prints replies as the service gives them.
 	JSON bool
 
@@ -54,11 +59,13 @@ var requestFlags = []string{"db", "collection", "filter", "sort", "fields", "for
 // or after the command; flags and the id come in any order.
 func parseArgs(args []string, getenv func(string) string) (*config, error) {
 	cfg := &config{
-		NATSURL:  cmp.Or(getenv("EXPORTCTL_NATS_URL"), "nats://127.0.0.1:4222"),
-		HTTPURL:  cmp.Or(getenv("EXPORTCTL_HTTP_URL"), "http://127.0.0.1:8080"), // exportd serve's --http-addr
-		Prefix:   "exports",
-		Timeout:  30 * time.Second,
-		Parallel: 4, // enough to fill a link, few enough to be polite
+		NATSURL:   cmp.Or(getenv("EXPORTCTL_NATS_URL"), "nats://127.0.0.1:4222"),
+		HTTPURL:   cmp.Or(getenv("EXPORTCTL_HTTP_URL"), "http://127.0.0.1:8080"), // exportd serve's --http-addr
+		Token:     getenv("EXPORTCTL_NATS_TOKEN"),
+		HTTPToken: getenv("EXPORTCTL_HTTP_TOKEN"),
+		Prefix:    "exports",
+		Timeout:   30 * time.Second,
+		Parallel:  4, // enough to fill a link, few enough to be polite
 	}
 	top := newFlagSet("exportctl", cfg)
 	if err := top.Parse(args); err != nil {
@@ -156,6 +163,9 @@ func newFlagSet(name string, cfg *config) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "NATS server ($EXPORTCTL_NATS_URL)")
 	fs.StringVar(&cfg.Creds, "creds", cfg.Creds, "NATS credentials file")
+	fs.StringVar(&cfg.NKey, "nkey", cfg.NKey, "NATS user nkey seed file")
+	fs.StringVar(&cfg.Token, "token", cfg.Token, "NATS token ($EXPORTCTL_NATS_TOKEN)")
+	fs.StringVar(&cfg.HTTPToken, "http-token", cfg.HTTPToken, "exportd's API token for HTTP, sent as a bearer token ($EXPORTCTL_HTTP_TOKEN)")
 	fs.StringVar(&cfg.Prefix, "prefix", cfg.Prefix, "subject prefix of the exportd service")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "bound of one NATS request, or of the wait for an HTTP response")
 	fs.StringVar(&cfg.HTTPURL, "http-url", cfg.HTTPURL, "exportd's HTTP server, for downloads ($EXPORTCTL_HTTP_URL)")

@@ -64,8 +64,10 @@ type source struct {
 
 // download fetches the chunks of one export into dir.
 type download struct {
-	hc                  *http.Client
-	dir                 string
+	hc  *http.Client
+	dir string
+	// token is the daemon's API token, sent as a bearer token.
+	token               string
 	kept, resumed, sent atomic.Int64
 }
 
@@ -80,7 +82,7 @@ func (c *client) get(ctx context.Context, cfg *config, id, dataURL string, w io.
 	if err != nil {
 		return err
 	}
-	src, signed, err := sources(cfg.HTTPURL, dataURL, m)
+	src, signed, err := sources(cfg.HTTPURL, dataURL, cfg.HTTPToken != "", m)
 	if err != nil {
 		return err
 	}
@@ -96,7 +98,7 @@ func (c *client) get(ctx context.Context, cfg *config, id, dataURL string, w io.
 	tr.ResponseHeaderTimeout = cfg.Timeout
 	tr.MaxIdleConnsPerHost = cfg.Parallel
 	defer tr.CloseIdleConnections()
-	d := &download{hc: &http.Client{Transport: tr}, dir: dir}
+	d := &download{hc: &http.Client{Transport: tr}, dir: dir, token: cfg.HTTPToken}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Parallel)
 	for i, ch := range m.Chunks {
@@ -152,16 +154,16 @@ func checkManifest(m *chunker.Manifest, id string) (request.Format, request.Comp
 }
 
 // sources says where each chunk is fetched: <base>/exports/<id>/chunks/<n>,
-// or, with a signed dataUrl, a byte range of it (signed says so). The base
-// is an unsigned dataUrl's, else httpURL.
-func sources(httpURL, dataURL string, m *chunker.Manifest) (src func(int) source, signed bool, err error) {
+// or, with a signed dataUrl and no bearer token, a byte range of it (signed
+// says so). The base is the dataUrl's, else httpURL.
+func sources(httpURL, dataURL string, bearer bool, m *chunker.Manifest) (src func(int) source, signed bool, err error) {
 	base := httpURL
 	if dataURL != "" {
 		u, err := url.Parse(dataURL)
 		if err != nil || u.Scheme == "" || u.Host == "" {
 			return nil, false, fmt.Errorf("%w: --data-url %q is not an absolute URL", errUsage, dataURL)
 		}
-		if u.Query().Has("token") {
+		if u.Query().Has("token") && !bearer {
 			offsets := make([]int64, len(m.Chunks)+1)
 			for i, c := range m.Chunks {
 				offsets[i+1] = offsets[i] + c.Bytes
@@ -226,6 +228,9 @@ func (d *download) fetch(ctx context.Context, f *os.File, h hash.Hash, src sourc
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src.url, nil)
 	if err != nil {
 		return have, err
+	}
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
 	}
 	if have > 0 || !src.whole {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", src.offset+have, src.offset+size-1))
