@@ -14,6 +14,14 @@
 //   - An export whose last chunk is recorded is completed in that same
 //     transaction, so a crash can never lead to a second final chunk.
 //
+// A record that cannot be read back (corrupt bytes, or a plan whose filter
+// the Extended JSON parser refuses) costs only its own export, never the
+// store: List, Get, ByRequestID and Manifest give a failed placeholder for
+// it (Export.Unreadable says why), Commit and SetState refuse it with
+// ErrCorrupt, and only Delete removes it. The store never writes over it,
+// so an operator can still repair it; Store.Unreadable lists every such
+// record, for the daemon's log.
+//
 // Only one process opens a store at a time: a second one gets ErrLocked
 // after a short wait instead of hanging.
 package checkpoint

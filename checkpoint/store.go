@@ -58,6 +58,13 @@ type Export struct {
 	LastKey json.RawMessage `json:"lastKey"`
 	// Resumes counts how many times the export was resumed.
 	Resumes int `json:"resumes"`
+	// Unreadable is set when the stored record cannot be read back. The
+	// Export is then a placeholder the store makes, never stores: ID and
+	// RequestID as the store's keys give them, State failed, Error
+	// "checkpoint record unreadable: <cause>", everything else zero
+	// (CreatedAt too). Commit and SetState refuse it with this error and
+	// leave the record's bytes as they are; Delete removes it.
+	Unreadable *CorruptError `json:"-"`
 }
 
 // Finished reports whether the export is in a final state.
@@ -139,7 +146,8 @@ func (s *Store) Create(e *Export) (got *Export, created bool, err error) {
 	return got, created, err
 }
 
-// Get returns export id.
+// Get returns export id; a placeholder (see Export.Unreadable) if its
+// record cannot be read back.
 func (s *Store) Get(id string) (*Export, error) {
 	var e *Export
 	err := s.db.View(func(tx *bolt.Tx) (err error) {
@@ -149,8 +157,9 @@ func (s *Store) Get(id string) (*Export, error) {
 	return e, err
 }
 
-// ByRequestID returns the export made for a client's requestId;
-// ErrNotFound if there is none.
+// ByRequestID returns the export made for a client's requestId, a
+// placeholder if its record cannot be read back; ErrNotFound if there is
+// none.
 func (s *Store) ByRequestID(key string) (*Export, error) {
 	var e *Export
 	err := s.db.View(func(tx *bolt.Tx) (err error) {
@@ -164,24 +173,33 @@ func (s *Store) ByRequestID(key string) (*Export, error) {
 	return e, err
 }
 
-// List returns every export, oldest first.
+// List returns every export, oldest first, then a placeholder (see
+// Export.Unreadable) for each export whose record cannot be read back, by
+// id. One unreadable record never makes List fail; a record whose key is
+// not an export id is left out, and Unreadable reports it.
 func (s *Store) List() ([]*Export, error) {
-	var out []*Export
+	var out, unreadable []*Export
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketExports).ForEach(func(k, v []byte) error {
-			e, err := decodeExport(k, v)
-			if err != nil {
-				return err
+			e, bad := decodeExport(k, v)
+			switch {
+			case bad == nil:
+				out = append(out, e)
+			case bad.ID != "":
+				unreadable = append(unreadable, placeholder(tx, bad))
 			}
-			out = append(out, e)
 			return nil
 		})
 	})
+	if err != nil {
+		return nil, err
+	}
 	sortByCreation(out)
-	return out, err
+	return append(out, unreadable...), nil
 }
 
-// Chunks returns the recorded chunks of export id, in order.
+// Chunks returns the recorded chunks of export id, in order; a
+// *CorruptError if one of them cannot be read back.
 func (s *Store) Chunks(id string) ([]chunker.Chunk, error) {
 	var out []chunker.Chunk
 	err := s.db.View(func(tx *bolt.Tx) (err error) {
@@ -192,15 +210,15 @@ func (s *Store) Chunks(id string) ([]chunker.Chunk, error) {
 }
 
 func getChunks(tx *bolt.Tx, id string) ([]chunker.Chunk, error) {
-	b := tx.Bucket(bucketChunks).Bucket([]byte(id))
-	if b == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	b, err := chunkBucket(tx, id)
+	if err != nil {
+		return nil, err
 	}
 	var out []chunker.Chunk
-	err := b.ForEach(func(k, v []byte) error {
-		var c chunker.Chunk
-		if err := json.Unmarshal(v, &c); err != nil {
-			return fmt.Errorf("%w: export %s chunk %x: %v", ErrCorrupt, id, k, err)
+	err = b.ForEach(func(k, v []byte) error {
+		c, bad := decodeChunk(id, k, v)
+		if bad != nil {
+			return bad
 		}
 		out = append(out, c)
 		return nil
@@ -208,9 +226,23 @@ func getChunks(tx *bolt.Tx, id string) ([]chunker.Chunk, error) {
 	return out, err
 }
 
+// chunkBucket is export id's chunk bucket: ErrNotFound if there is no such
+// export, a *CorruptError if there is one without its bucket.
+func chunkBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
+	if b := tx.Bucket(bucketChunks).Bucket([]byte(id)); b != nil {
+		return b, nil
+	}
+	if tx.Bucket(bucketExports).Get([]byte(id)) == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return nil, &CorruptError{ID: id, Chunk: true, Err: errNoChunkBucket}
+}
+
 // Commit records sealed chunk c of export id and advances its resume point,
 // in one transaction. With final set, the export is completed too. The
-// chunk must be the next one in order.
+// chunk must be the next one in order. An export whose record cannot be
+// read back is refused with a *CorruptError, and its record is left as it
+// is.
 func (s *Store) Commit(id string, c chunker.Chunk, final bool, at time.Time) error {
 	return s.update(id, func(tx *bolt.Tx, e *Export) error {
 		if e.Finished() {
@@ -219,11 +251,15 @@ func (s *Store) Commit(id string, c chunker.Chunk, final bool, at time.Time) err
 		if c.Index != e.Chunks {
 			return fmt.Errorf("%w: export %s expects chunk %d, got %d", ErrOrder, id, e.Chunks, c.Index)
 		}
+		b, err := chunkBucket(tx, id)
+		if err != nil {
+			return err
+		}
 		data, err := json.Marshal(c)
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketChunks).Bucket([]byte(id)).Put(chunkKey(c.Index), data); err != nil {
+		if err := b.Put(chunkKey(c.Index), data); err != nil {
 			return err
 		}
 		e.Chunks++
@@ -241,7 +277,9 @@ func (s *Store) Commit(id string, c chunker.Chunk, final bool, at time.Time) err
 
 // SetState moves export id to state, with msg as its error (empty to
 // clear it). Finished exports cannot move, except failed and cancelled
-// ones back to queued or running (resume).
+// ones back to queued or running (resume). An export whose record cannot
+// be read back is refused with a *CorruptError, and its record is left as
+// it is.
 func (s *Store) SetState(id, state, msg string, at time.Time) error {
 	return s.update(id, func(_ *bolt.Tx, e *Export) error {
 		if e.State == chunker.StateCompleted && state != chunker.StateCompleted {
@@ -265,15 +303,17 @@ func (s *Store) SetState(id, state, msg string, at time.Time) error {
 	})
 }
 
-// Delete removes export id and its chunk records.
+// Delete removes export id, its chunk records and the requestIds that
+// name it. It reads none of them, so it removes an export whose records
+// cannot be read back as well.
 func (s *Store) Delete(id string) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		e, err := getExport(tx, id)
-		if err != nil {
-			return err
+		if tx.Bucket(bucketExports).Get([]byte(id)) == nil {
+			return fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
-		if e.RequestID != "" {
-			if err := tx.Bucket(bucketRequests).Delete([]byte(e.RequestID)); err != nil {
+		requests := tx.Bucket(bucketRequests)
+		for _, key := range requestKeys(tx, id) {
+			if err := requests.Delete(key); err != nil {
 				return err
 			}
 		}
@@ -285,7 +325,11 @@ func (s *Store) Delete(id string) error {
 }
 
 // Manifest builds the manifest of export id from its records, read in one
-// transaction so that its counters and chunks agree.
+// transaction so that its counters and chunks agree. Records that cannot
+// be read back do not make it fail: the manifest of a placeholder (see
+// Export.Unreadable) is the placeholder's, and an export with an
+// unreadable chunk record gets a manifest that says failed, with the
+// chunk's error and no chunks, whatever its stored state.
 func (s *Store) Manifest(id string) (*chunker.Manifest, error) {
 	var m *chunker.Manifest
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -293,7 +337,16 @@ func (s *Store) Manifest(id string) (*chunker.Manifest, error) {
 		if err != nil {
 			return err
 		}
+		if e.Unreadable != nil {
+			m = e.Manifest(nil)
+			return nil
+		}
 		chunks, err := getChunks(tx, id)
+		if bad, ok := errors.AsType[*CorruptError](err); ok {
+			m = e.Manifest(nil)
+			m.State, m.Error = chunker.StateFailed, bad.status()
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -319,6 +372,9 @@ func (s *Store) update(id string, fn func(*bolt.Tx, *Export) error) error {
 		if err != nil {
 			return err
 		}
+		if e.Unreadable != nil {
+			return e.Unreadable // never overwrite what could still be repaired
+		}
 		if err := fn(tx, e); err != nil {
 			return err
 		}
@@ -326,20 +382,21 @@ func (s *Store) update(id string, fn func(*bolt.Tx, *Export) error) error {
 	})
 }
 
+// getExport reads export id: a placeholder if its record cannot be read
+// back, a *CorruptError if id is not an export id either.
 func getExport(tx *bolt.Tx, id string) (*Export, error) {
 	v := tx.Bucket(bucketExports).Get([]byte(id))
 	if v == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	return decodeExport([]byte(id), v)
-}
-
-func decodeExport(k, v []byte) (*Export, error) {
-	var e Export
-	if err := json.Unmarshal(v, &e); err != nil {
-		return nil, fmt.Errorf("%w: export %s: %v", ErrCorrupt, k, err)
+	e, bad := decodeExport([]byte(id), v)
+	switch {
+	case bad == nil:
+		return e, nil
+	case bad.ID == "":
+		return nil, bad
 	}
-	return &e, nil
+	return placeholder(tx, bad), nil
 }
 
 func putExport(tx *bolt.Tx, e *Export) error {

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
@@ -17,12 +20,23 @@ import (
 // when the test ends.
 func openStore(t testing.TB) *checkpoint.Store {
 	t.Helper()
-	s, err := checkpoint.Open(filepath.Join(t.TempDir(), checkpoint.FileName))
+	return openStoreAt(t, filepath.Join(t.TempDir(), checkpoint.FileName))
+}
+
+// openStoreAt opens the store at path and checks the file's consistency
+// when the test ends, unless reopen closed it first (and checked it then).
+func openStoreAt(t testing.TB, path string) *checkpoint.Store {
+	t.Helper()
+	s, err := checkpoint.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := s.Check(); err != nil {
+		err := s.Check()
+		if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+			return // reopen checked and closed it
+		}
+		if err != nil {
 			t.Errorf("checkpoint file inconsistent: %v", err)
 		}
 		if err := s.Close(); err != nil {
@@ -30,6 +44,32 @@ func openStore(t testing.TB) *checkpoint.Store {
 		}
 	})
 	return s
+}
+
+// reopen closes s, runs fn in one transaction on the bare bbolt file, as
+// an operator's tool or a bug could, and opens the store again, as the
+// daemon does when it restarts. The file is checked before and after.
+func reopen(t testing.TB, s *checkpoint.Store, fn func(tx *bolt.Tx) error) *checkpoint.Store {
+	t.Helper()
+	path := s.Path()
+	if err := s.Check(); err != nil {
+		t.Fatalf("checkpoint file inconsistent: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(fn); err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openStoreAt(t, path)
 }
 
 func newExport(t testing.TB, reqID string) *checkpoint.Export {
