@@ -87,6 +87,14 @@ func New(cfg Config) (*Runner, error) {
 	// Unfinished exports are queued here, before Start can create one: a
 	// scan in Run could meet an export Start just created and queue it a
 	// second time, running it twice at once.
+	bad, err := r.store.Unreadable()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range bad {
+		r.log.Error("checkpoint record unreadable: the export shows as failed and is not resumed; delete it or restore the record",
+			"export", c.ID, "err", c)
+	}
 	exports, err := r.store.List()
 	if err != nil {
 		return nil, err
@@ -288,6 +296,9 @@ func forbidden(field, msg string) error {
 // allowedExport checks a stored export's namespace against the allow-list,
 // which may have changed since the export was made.
 func (r *Runner) allowedExport(e *checkpoint.Export) error {
+	if e.Unreadable != nil {
+		return nil // its namespace is unknown; it shows as failed, to be deleted
+	}
 	if r.allowed(e.Plan.Database, e.Plan.Collection) != nil {
 		return fmt.Errorf("%w: export %s reads %s.%s, which the allow-list does not name", transport.ErrForbidden, e.ID, e.Plan.Database, e.Plan.Collection)
 	}
