@@ -44,6 +44,8 @@ func TestLimits(t *testing.T) {
 		{"unknown field 900 KB", req(`, "` + big + `": 1`), strings.Repeat("x", maxFieldName) + "…", "unknown field"},
 		{"header too long", req(`, "fields": ["a"], "headers": ["` + strings.Repeat("h", 2000) + `"]`), "headers[0]", "at most 1024"},
 		{"too many fields", req(`, "fields": [` + manyFields(1001) + `]`), "fields", "at most 1000"},
+		{"filter not UTF-8", req(`, "filter": {"": {"` + "\x98" + `": {}}}`), "filter", "UTF-8"},
+		{"sort not UTF-8", req(`, "sort": {"` + "\xff" + `": 1}`), "sort", "UTF-8"},
 		{"$where under $expr arrays", req(`, "filter": {"$expr": {"$and": [[[{"$where": "1"}]]]}}`), "filter.$expr.$and[0][0][0].$where", "runs code"},
 	}
 	for _, tc := range cases {

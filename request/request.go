@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -169,6 +170,11 @@ func parseExtJSON(field string, data []byte) (bson.D, error) {
 	// once its Extended JSON values are read.
 	if jsonDepth(trimmed, MaxDepth+extJSONWrap) {
 		return nil, errTooDeep(field)
+	}
+	// Stored plans are JSON, which would turn invalid bytes into U+FFFD:
+	// the plan that runs would not be the one accepted.
+	if !utf8.Valid(trimmed) {
+		return nil, fieldErr(field, "must be UTF-8 text")
 	}
 	var probe any
 	if err := json.Unmarshal(trimmed, &probe); err != nil {

@@ -466,7 +466,8 @@ func mapErr(err error) error {
 		return nil
 	case errors.Is(err, checkpoint.ErrNotFound):
 		return fmt.Errorf("%w: %w", transport.ErrNotFound, err)
-	case errors.Is(err, checkpoint.ErrState):
+	case errors.Is(err, checkpoint.ErrState), errors.Is(err, checkpoint.ErrCorrupt):
+		// An unreadable record can only be deleted.
 		return fmt.Errorf("%w: %w", transport.ErrState, err)
 	}
 	return err
