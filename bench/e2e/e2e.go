@@ -31,6 +31,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/exportd/exportd/internal/devmongo"
+	"github.com/exportd/exportd/internal/procs"
 )
 
 // Config is one measurement run.
@@ -321,7 +322,7 @@ func (m *measurer) exportd(ctx context.Context, size int64, config string) (Run,
 func measureProcess(cmd *exec.Cmd, r *Run) error {
 	r.Command = commandLine(cmd)
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	if err := procs.Start(cmd); err != nil {
 		return err
 	}
 	stop := make(chan struct{})
@@ -416,7 +417,7 @@ func (m *measurer) resume(ctx context.Context, size int64, at float64) (Resume, 
 	crash.Env = append(os.Environ(), failpoint)
 	r := Resume{At: at, Kill: failpoint + " " + commandLine(crash)}
 	var ee *exec.ExitError
-	if out, err := crash.CombinedOutput(); !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+	if out, err := procs.CombinedOutput(crash); !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		return r, fmt.Errorf("export to be killed at chunk %d ended with %v\n%s", stop, err, out)
 	}
 	restart := exec.CommandContext(ctx, bin, args...)
@@ -426,7 +427,7 @@ func (m *measurer) resume(ctx context.Context, size int64, at float64) (Resume, 
 		return r, err
 	}
 	start := time.Now()
-	if err := restart.Start(); err != nil {
+	if err := procs.Start(restart); err != nil {
 		return r, err
 	}
 	defer func() { _ = restart.Process.Kill(); _ = restart.Wait() }()

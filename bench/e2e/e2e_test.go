@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exportd/exportd/internal/procs"
 )
 
 // buildBinaries builds exportd and devmongo into a temporary directory, as
@@ -16,8 +18,8 @@ import (
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", dir+"/",
-		"github.com/exportd/exportd/cmd/exportd", "github.com/exportd/exportd/cmd/devmongo").CombinedOutput()
+	out, err := procs.CombinedOutput(exec.Command("go", "build", "-o", dir+"/",
+		"github.com/exportd/exportd/cmd/exportd", "github.com/exportd/exportd/cmd/devmongo"))
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/exportd/exportd/internal/procs"
 )
 
 // seedNode is the seed-node baseline installed in a directory of its own
@@ -46,10 +48,10 @@ func installSeedNode(ctx context.Context, from, dir string, log io.Writer) (*see
 	fmt.Fprintf(log, "npm ci in %s\n", dir)
 	npm := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
 	npm.Dir = dir
-	if out, err := npm.CombinedOutput(); err != nil {
+	if out, err := procs.CombinedOutput(npm); err != nil {
 		return nil, fmt.Errorf("seed-node baseline: npm ci: %w\n%s", err, out)
 	}
-	v, err := exec.CommandContext(ctx, "node", "--version").Output()
+	v, err := procs.Output(exec.CommandContext(ctx, "node", "--version"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNode, err)
 	}

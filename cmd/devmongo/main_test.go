@@ -21,6 +21,7 @@ import (
 
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
+	"github.com/exportd/exportd/internal/procs"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -178,7 +179,8 @@ type serveProcess struct {
 var serveURI = regexp.MustCompile(`serving (mongodb://\S+)`)
 
 // startServe runs devmongo serve and waits for it to print its URI. The
-// process is killed when the test ends if it is still running.
+// process is killed when the test ends if it is still running, and dies
+// with the test binary (see package procs).
 func startServe(t *testing.T, bin string, args ...string) *serveProcess {
 	t.Helper()
 	p := &serveProcess{
@@ -196,7 +198,7 @@ func startServe(t *testing.T, bin string, args ...string) *serveProcess {
 		}
 	}
 	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
+	if err := procs.Start(p.cmd); err != nil {
 		t.Fatal(err)
 	}
 	go func() {

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/internal/procs"
 	"github.com/exportd/exportd/transport"
 )
 
@@ -148,7 +149,7 @@ func TestGetInterruptedResumes(t *testing.T) {
 	part := filepath.Join(dir, m.Chunks[cut].Name+".part")
 
 	cmd := d.command("get", id, "--out", dir, "--parallel", "1", "--http-url", proxy.URL)
-	if err := cmd.Start(); err != nil {
+	if err := procs.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	select {

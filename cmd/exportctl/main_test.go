@@ -30,6 +30,7 @@ import (
 	"github.com/exportd/exportd/daemon"
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
+	"github.com/exportd/exportd/internal/procs"
 )
 
 // tasks is how many tasks the shared database holds.
@@ -53,7 +54,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	ctlPath = filepath.Join(dir, "exportctl")
-	if out, err := exec.Command("go", "build", "-o", ctlPath, ".").CombinedOutput(); err != nil {
+	if out, err := procs.CombinedOutput(exec.Command("go", "build", "-o", ctlPath, ".")); err != nil {
 		fmt.Fprintf(os.Stderr, "go build exportctl: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -166,7 +167,7 @@ func (d *testDaemon) ctl(t *testing.T, stdin string, args ...string) result {
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	err := procs.Run(cmd)
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
 		t.Fatalf("exportctl %v: %v", args, err)
@@ -187,7 +188,8 @@ func (d *testDaemon) mustCtl(t *testing.T, args ...string) result {
 }
 
 // command is exportctl with d's addresses; the test kills it if it is
-// still running at the end.
+// still running at the end. Start it with procs.Start, so that it also
+// dies with the test binary.
 func (d *testDaemon) command(args ...string) *exec.Cmd {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	cmd := exec.CommandContext(ctx, ctlPath, append([]string{"--nats-url", d.addrs.NATS, "--http-url", d.addrs.Public}, args...)...)

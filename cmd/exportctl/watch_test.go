@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/internal/procs"
 	"github.com/exportd/exportd/transport"
 )
 
@@ -70,7 +71,7 @@ func watchLines(t *testing.T, cmd *exec.Cmd, id string) <-chan string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := procs.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	lines := make(chan string, 100)

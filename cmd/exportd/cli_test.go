@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/internal/procs"
 )
 
 // Bad input gets a clear message naming what is wrong, exit status 2, and
@@ -40,7 +41,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "out")
 			args := append([]string{"export", "--uri", "mongodb://127.0.0.1:1/", "--db", "app", "--collection", "tasks", "--out", out}, tc.args...)
-			msg, err := exec.Command(exportdBinary(t), args...).CombinedOutput()
+			msg, err := procs.CombinedOutput(exec.Command(exportdBinary(t), args...))
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 				t.Fatalf("exit: %v\n%s", err, msg)
@@ -58,8 +59,8 @@ func TestBadInput(t *testing.T) {
 func TestUnreachableServer(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	start := time.Now()
-	msg, err := exec.Command(exportdBinary(t), "export", "--uri", "mongodb://127.0.0.1:1/", "--db", "app", "--collection", "tasks",
-		"--server-selection-timeout", "1s", "--out", out).CombinedOutput()
+	msg, err := procs.CombinedOutput(exec.Command(exportdBinary(t), "export", "--uri", "mongodb://127.0.0.1:1/", "--db", "app", "--collection", "tasks",
+		"--server-selection-timeout", "1s", "--out", out))
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(msg), "cannot reach MongoDB at mongodb://127.0.0.1:1/ within 1s") {
 		t.Fatalf("exit %v: %s", err, msg)
@@ -72,7 +73,7 @@ func TestUnreachableServer(t *testing.T) {
 func TestForeignOutRefused(t *testing.T) {
 	out := t.TempDir()
 	os.WriteFile(filepath.Join(out, "precious.txt"), []byte("mine"), 0o644)
-	msg, err := exec.Command(exportdBinary(t), "export", "--uri", database(t), "--db", "app", "--collection", "tasks", "--out", out).CombinedOutput()
+	msg, err := procs.CombinedOutput(exec.Command(exportdBinary(t), "export", "--uri", database(t), "--db", "app", "--collection", "tasks", "--out", out))
 	if err == nil || !strings.Contains(string(msg), "not empty and holds no export") {
 		t.Fatalf("exit %v: %s", err, msg)
 	}
@@ -88,7 +89,7 @@ func TestInterruptThenResume(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	args := []string{"--format", "json", "--compression", "gzip"}
 	cmd := exportCmd(t, out, args)
-	if err := cmd.Start(); err != nil {
+	if err := procs.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
@@ -126,7 +127,7 @@ func TestInterruptThenResume(t *testing.T) {
 	if chunks != len(m.Chunks) {
 		t.Fatalf("%d chunk files, %d recorded", chunks, len(m.Chunks))
 	}
-	msg, err := exportCmd(t, out, append(args, "--quiet=false")).CombinedOutput()
+	msg, err := procs.CombinedOutput(exportCmd(t, out, append(args, "--quiet=false")))
 	if err != nil || !strings.Contains(string(msg), "resuming export") || !strings.Contains(string(msg), "first new record read ") {
 		t.Fatalf("resume: %v\n%s", err, msg)
 	}
@@ -142,8 +143,8 @@ func TestRequestFileWithProfile(t *testing.T) {
 	os.WriteFile(reqFile, []byte(`{"profile": "tasks", "format": "csv", "compression": "none",
 		"filters": {"status": "completed", "priority": "urgent"}, "options": {"sortBy": "dueDate", "sortOrder": "asc"}}`), 0o644)
 	out := filepath.Join(dir, "out")
-	msg, err := exec.Command(exportdBinary(t), "export", "--uri", database(t), "--request", reqFile,
-		"--profiles", "../../configs/profiles", "--quiet", "--out", out).CombinedOutput()
+	msg, err := procs.CombinedOutput(exec.Command(exportdBinary(t), "export", "--uri", database(t), "--request", reqFile,
+		"--profiles", "../../configs/profiles", "--quiet", "--out", out))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, msg)
 	}
@@ -163,8 +164,8 @@ func TestRequestFileWithProfile(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"profile": "tasks", "filters": {"colour": "red"}}`), 0o644)
-	msg, err = exec.Command(exportdBinary(t), "export", "--uri", database(t), "--request", bad,
-		"--profiles", "../../configs/profiles", "--out", filepath.Join(dir, "out2")).CombinedOutput()
+	msg, err = procs.CombinedOutput(exec.Command(exportdBinary(t), "export", "--uri", database(t), "--request", bad,
+		"--profiles", "../../configs/profiles", "--out", filepath.Join(dir, "out2")))
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(msg), "filters.colour: unknown filter") {
 		t.Fatalf("unknown filter: %v\n%s", err, msg)
@@ -176,20 +177,20 @@ func TestRequestFileWithProfile(t *testing.T) {
 func TestProfiles(t *testing.T) {
 	dir := t.TempDir()
 	cpu, mem := filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "mem.pprof")
-	msg, err := exportCmd(t, filepath.Join(dir, "out"), []string{"--filter", `{"priority": "urgent"}`,
-		"--cpuprofile", cpu, "--memprofile", mem}).CombinedOutput()
+	msg, err := procs.CombinedOutput(exportCmd(t, filepath.Join(dir, "out"), []string{"--filter", `{"priority": "urgent"}`,
+		"--cpuprofile", cpu, "--memprofile", mem}))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, msg)
 	}
 	for _, p := range []struct{ file, sampleType string }{{cpu, "cpu/nanoseconds"}, {mem, "alloc_space/bytes"}} {
-		out, err := exec.Command("go", "tool", "pprof", "-raw", p.file).CombinedOutput()
+		out, err := procs.CombinedOutput(exec.Command("go", "tool", "pprof", "-raw", p.file))
 		if err != nil || !strings.Contains(string(out), p.sampleType) {
 			t.Fatalf("go tool pprof -raw %s: %v\n%.500s", filepath.Base(p.file), err, out)
 		}
 	}
 
 	out := filepath.Join(dir, "out2")
-	msg, err = exportCmd(t, out, []string{"--cpuprofile", filepath.Join(dir, "missing", "cpu.pprof")}).CombinedOutput()
+	msg, err = procs.CombinedOutput(exportCmd(t, out, []string{"--cpuprofile", filepath.Join(dir, "missing", "cpu.pprof")}))
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(msg), "--cpuprofile") {
 		t.Fatalf("unwritable profile: %v\n%s", err, msg)

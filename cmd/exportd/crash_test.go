@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,24 +11,33 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/internal/devmongo"
+	"github.com/exportd/exportd/internal/procs"
 )
 
 type crashCase struct {
 	name string
 	args []string
-	// kills is how many random SIGKILLs the case delivers at least.
+	// kills is how many random SIGKILLs the case delivers at least in the
+	// long run.
 	kills int
 }
 
-// The random kills add up to 20 over the cases. Each restart pays for
-// devmongo to read and sort the whole collection again (about 10 s for
-// 51,000 tasks here), which is what bounds their number.
+// The long run's random kills add up to 20 over the cases. Each restart
+// pays for devmongo to read and sort the whole collection again (about
+// 10 s for 51,000 tasks here), which is what bounds their number.
 var crashCases = []crashCase{
 	{"ndjson-zstd", []string{"--format", "ndjson", "--compression", "zstd"}, 8},
 	{"json-gzip", []string{"--format", "json", "--compression", "gzip"}, 4},
@@ -35,60 +45,186 @@ var crashCases = []crashCase{
 	{"desc-mixed-types", []string{"--sort", `{"completedAt": -1}`, "--compression", "zstd"}, 4},
 }
 
-const minRandomKills = 20
-
 var failpoints = []string{"after-write", "after-sync", "after-rename", "after-commit"}
 
+const (
+	// longEnv, when set (make test-long sets it), runs TestCrashResume at
+	// full strength: every step of the commit protocol in every case and
+	// crashCases' random kills, on the shared collection of
+	// crashTasks+mixedTasks records. About ten minutes on two cores.
+	longEnv = "EXPORTD_TEST_LONG"
+
+	// seedEnv fixes TestCrashResume's random choices, to rerun a failure
+	// with the seed it logged. The moments of the random kills are chosen
+	// as fractions of an uninterrupted run, so they land about where they
+	// did, not to the instruction.
+	seedEnv = "EXPORTD_CRASH_SEED"
+)
+
+// The default run's size: each step of the commit protocol once, in a case
+// chosen at random, and shortRandomKills random kills spread at random over
+// the cases, on a collection of shortCrashTasks+mixedTasks records (five
+// chunks of 2,500). About a minute on two cores.
+const (
+	shortCrashTasks  = 10_000
+	shortRandomKills = 3
+)
+
+// crashPlan is what TestCrashResume does, drawn from its seed.
+type crashPlan struct {
+	coll    string
+	records int64
+	// steps[i] are the failpoints case i is killed at, in turn; kills[i]
+	// is how many random kills it delivers at least.
+	steps [][]string
+	kills []int
+}
+
+func newCrashPlan(t *testing.T, seed uint64) crashPlan {
+	t.Helper()
+	p := crashPlan{steps: make([][]string, len(crashCases)), kills: make([]int, len(crashCases))}
+	if os.Getenv(longEnv) != "" {
+		p.coll, p.records = "tasks", crashTasks+mixedTasks
+		for i, tc := range crashCases {
+			p.steps[i], p.kills[i] = failpoints, tc.kills
+		}
+		return p
+	}
+	p.coll, p.records = crashCollection(t), shortCrashTasks+mixedTasks
+	r := rand.New(rand.NewPCG(seed, 0))
+	steps := slices.Clone(failpoints)
+	r.Shuffle(len(steps), func(i, j int) { steps[i], steps[j] = steps[j], steps[i] })
+	// Every step once, and every case at least one step, so that the
+	// case's last run always resumes.
+	cases := r.Perm(len(crashCases))
+	for i := range max(len(crashCases), len(steps)) {
+		c := cases[i%len(cases)]
+		p.steps[c] = append(p.steps[c], steps[i%len(steps)])
+	}
+	for range shortRandomKills {
+		p.kills[r.IntN(len(crashCases))]++
+	}
+	return p
+}
+
+// crashSeed is seedEnv's seed, or a new one.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	s := os.Getenv(seedEnv)
+	if s == "" {
+		return rand.Uint64()
+	}
+	seed, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%s=%q: %v", seedEnv, s, err)
+	}
+	return seed
+}
+
+var (
+	crashOnce sync.Once
+	crashErr  error
+)
+
+// crashCollection seeds collection "crash" of the shared database with
+// shortCrashTasks tasks and the mixedTasks documents, once, and returns its
+// name.
+func crashCollection(t *testing.T) string {
+	t.Helper()
+	uri := database(t)
+	crashOnce.Do(func() {
+		ctx := context.Background()
+		client, err := mongo.Connect(options.Client().ApplyURI(uri))
+		if err != nil {
+			crashErr = err
+			return
+		}
+		defer client.Disconnect(ctx)
+		coll := client.Database("app").Collection("crash")
+		if _, err := devmongo.Seed(ctx, coll, 0, shortCrashTasks, devmongo.SeedOptions{}); err != nil {
+			crashErr = err
+			return
+		}
+		_, crashErr = coll.InsertMany(ctx, mixedDocs())
+	})
+	if crashErr != nil {
+		t.Fatal(crashErr)
+	}
+	return "crash"
+}
+
+// exportCmd is exportd export of the shared collection of
+// crashTasks+mixedTasks records.
 func exportCmd(t *testing.T, out string, args []string, env ...string) *exec.Cmd {
 	t.Helper()
-	all := append([]string{"export", "--uri", database(t), "--db", "app", "--collection", "tasks",
+	return collectionExportCmd(t, "tasks", out, args, env...)
+}
+
+func collectionExportCmd(t *testing.T, coll, out string, args []string, env ...string) *exec.Cmd {
+	t.Helper()
+	all := append([]string{"export", "--uri", database(t), "--db", "app", "--collection", coll,
 		"--chunk-records", "2500", "--quiet", "--out", out}, args...)
 	cmd := exec.Command(exportdBinary(t), all...)
 	cmd.Env = append(os.Environ(), env...)
 	return cmd
 }
 
-// TestCrashResume kills exportd with SIGKILL at every step of the chunk
-// commit protocol and at random moments, restarts it each time, and checks
-// that the export ends exactly as an uninterrupted one.
+// TestCrashResume kills exportd with SIGKILL at steps of the chunk commit
+// protocol and at random moments, restarts it each time, and checks that
+// the export ends exactly as an uninterrupted one. By default it takes
+// each step once and a few random kills, on a small collection; with
+// EXPORTD_TEST_LONG set, every step in every case and 20 random kills, on
+// 51,000 records. Its choices come from a seed it logs (see seedEnv).
 func TestCrashResume(t *testing.T) {
-	total := 0
+	seed := crashSeed(t)
+	t.Logf("seed %d: rerun with %s=%d", seed, seedEnv, seed)
+	plan := newCrashPlan(t, seed)
+	total, wantKills := 0, 0
+	for _, k := range plan.kills {
+		wantKills += k
+	}
 	defer func() {
-		if !t.Failed() && total < minRandomKills {
-			t.Errorf("%d random kills landed, want at least %d", total, minRandomKills)
+		if !t.Failed() && total < wantKills {
+			t.Errorf("%d random kills landed, want at least %d", total, wantKills)
 		}
 	}()
-	for _, tc := range crashCases {
+	for i, tc := range crashCases {
 		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, uint64(i)+1))
+			export := func(out string, env ...string) *exec.Cmd {
+				return collectionExportCmd(t, plan.coll, out, tc.args, env...)
+			}
 			ref := filepath.Join(t.TempDir(), "ref")
 			start := time.Now()
-			if out, err := exportCmd(t, ref, tc.args).CombinedOutput(); err != nil {
+			if out, err := procs.CombinedOutput(export(ref)); err != nil {
 				t.Fatalf("uninterrupted run: %v\n%s", err, out)
 			}
 			full := time.Since(start)
 			want := readManifest(t, ref)
-			if want.Records != crashTasks+mixedTasks {
-				t.Fatalf("uninterrupted run exported %d records, want %d", want.Records, crashTasks+mixedTasks)
+			if want.Records != plan.records {
+				t.Fatalf("uninterrupted run exported %d records, want %d", want.Records, plan.records)
 			}
 
 			dir := filepath.Join(t.TempDir(), "crashed")
-			// Each step of the commit protocol, at a chunk chosen at random.
-			for _, fp := range failpoints {
-				n := rand.IntN(3)
-				out, err := exportCmd(t, dir, tc.args, fmt.Sprintf("EXPORTD_FAILPOINT=%s:%d", fp, n)).CombinedOutput()
+			// Steps of the commit protocol, each at a chunk chosen at random.
+			var steps []string
+			for _, fp := range plan.steps[i] {
+				step := fmt.Sprintf("%s:%d", fp, r.IntN(3))
+				steps = append(steps, step)
+				out, err := procs.CombinedOutput(export(dir, failpointEnv+"="+step))
 				if !killed(err) {
-					t.Fatalf("failpoint %s:%d did not kill exportd: %v\n%s", fp, n, err, out)
+					t.Fatalf("failpoint %s did not kill exportd: %v\n%s", step, err, out)
 				}
 			}
 			// Random moments, until enough kills landed; an export that
 			// completes meanwhile is checked and a new one begins.
 			kills := 0
-			for kills < tc.kills {
-				cmd := exportCmd(t, dir, tc.args)
-				if err := cmd.Start(); err != nil {
+			for kills < plan.kills[i] {
+				cmd := export(dir)
+				if err := procs.Start(cmd); err != nil {
 					t.Fatal(err)
 				}
-				wait := time.Duration(rand.Int64N(int64(full)))
+				wait := time.Duration(r.Float64() * float64(full))
 				done := make(chan error, 1)
 				go func() { done <- cmd.Wait() }()
 				select {
@@ -107,16 +243,21 @@ func TestCrashResume(t *testing.T) {
 					}
 				}
 			}
-			out, err := exportCmd(t, dir, tc.args).CombinedOutput()
+			// A kill right after an export completed may land in the next
+			// one before it wrote its manifest: then there is nothing to
+			// resume.
+			_, err := os.Stat(filepath.Join(dir, "manifest.json"))
+			resumable := err == nil
+			out, err := procs.CombinedOutput(export(dir))
 			if err != nil {
 				t.Fatalf("final run: %v\n%s", err, out)
 			}
-			if !strings.Contains(string(out), "resuming export") {
+			if resumable && !strings.Contains(string(out), "resuming export") {
 				t.Fatalf("the final run did not say it resumed:\n%s", out)
 			}
 			compareExports(t, want, ref, dir)
 			total += kills
-			t.Logf("%d failpoint kills, %d random kills", len(failpoints), kills)
+			t.Logf("failpoint kills at %v, %d random kills", steps, kills)
 		})
 	}
 }
@@ -210,7 +351,7 @@ func TestSecondProcessRefused(t *testing.T) {
 	first := exportCmd(t, dir, args)
 	var firstOut bytes.Buffer
 	first.Stderr = &firstOut
-	if err := first.Start(); err != nil {
+	if err := procs.Start(first); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
@@ -224,7 +365,7 @@ func TestSecondProcessRefused(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	start := time.Now()
-	out, err := exportCmd(t, dir, args).CombinedOutput()
+	out, err := procs.CombinedOutput(exportCmd(t, dir, args))
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "in use by another process") {
 		t.Fatalf("second process: %v\n%s", err, out)

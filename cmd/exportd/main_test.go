@@ -16,6 +16,7 @@ import (
 
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
+	"github.com/exportd/exportd/internal/procs"
 )
 
 // The tests run the real exportd binary against one devmongo server.
@@ -49,7 +50,7 @@ func exportdBinary(t *testing.T) string {
 		}
 		cleanups = append(cleanups, func() { os.RemoveAll(dir) })
 		binPath = filepath.Join(dir, "exportd")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		out, err := procs.CombinedOutput(exec.Command("go", "build", "-o", binPath, "."))
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -94,24 +95,7 @@ func database(t *testing.T) string {
 			dbErr = err
 			return
 		}
-		// completedAt as a string, a number, a boolean or a sub-document in
-		// some tasks: a sort on it crosses BSON types.
-		var docs []any
-		for i := range mixedTasks {
-			var v any
-			switch i % 4 {
-			case 0:
-				v = fmt.Sprintf("n/a %d", i%7)
-			case 1:
-				v = int32(i % 5)
-			case 2:
-				v = i%2 == 0
-			case 3:
-				v = bson.D{{Key: "when", Value: "later"}}
-			}
-			docs = append(docs, bson.D{{Key: "_id", Value: bson.NewObjectIDFromTimestamp(time.Unix(int64(1e9+i), 0))}, {Key: "title", Value: fmt.Sprintf("mixed %d", i)}, {Key: "completedAt", Value: v}})
-		}
-		if _, err := coll.InsertMany(ctx, docs); err != nil {
+		if _, err := coll.InsertMany(ctx, mixedDocs()); err != nil {
 			dbErr = err
 		}
 	})
@@ -119,4 +103,26 @@ func database(t *testing.T) string {
 		t.Fatal(dbErr)
 	}
 	return dbURI
+}
+
+// mixedDocs are the mixedTasks documents added to a collection of tasks:
+// completedAt as a string, a number, a boolean or a sub-document, so that a
+// sort on it crosses BSON types.
+func mixedDocs() []any {
+	var docs []any
+	for i := range mixedTasks {
+		var v any
+		switch i % 4 {
+		case 0:
+			v = fmt.Sprintf("n/a %d", i%7)
+		case 1:
+			v = int32(i % 5)
+		case 2:
+			v = i%2 == 0
+		case 3:
+			v = bson.D{{Key: "when", Value: "later"}}
+		}
+		docs = append(docs, bson.D{{Key: "_id", Value: bson.NewObjectIDFromTimestamp(time.Unix(int64(1e9+i), 0))}, {Key: "title", Value: fmt.Sprintf("mixed %d", i)}, {Key: "completedAt", Value: v}})
+	}
+	return docs
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/internal/procs"
 )
 
 func freeAddr(t *testing.T) string {
@@ -38,7 +39,7 @@ func serveDaemon(t *testing.T, data, httpAddr, natsAddr string) *served {
 		"--http-addr", httpAddr, "--nats-listen", natsAddr, "--max-concurrent", "2", "--log-level", "warn")
 	cmd.Dir = "../.." // configs/profiles
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	if err := procs.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	s := &served{cmd: cmd, nats: "nats://" + natsAddr}
@@ -99,7 +100,7 @@ func TestDaemonKilledDuringTwoExports(t *testing.T) {
 	var want []*chunker.Manifest
 	for _, r := range requests {
 		dir := filepath.Join(t.TempDir(), "ref")
-		if out, err := exportCmd(t, dir, r.args).CombinedOutput(); err != nil {
+		if out, err := procs.CombinedOutput(exportCmd(t, dir, r.args)); err != nil {
 			t.Fatalf("reference: %v\n%s", err, out)
 		}
 		want = append(want, readManifest(t, dir))

@@ -10,11 +10,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/exportd/exportd/internal/procs"
 )
 
 // Process is `devmongo serve` running as a process of its own: its CPU is
 // not its client's, and a client built with the race detector does not
-// slow it down.
+// slow it down. It dies with the process that launched it, even one killed
+// with SIGKILL (see package procs).
 type Process struct {
 	// URI is the server's connection string.
 	URI  string
@@ -39,7 +42,7 @@ func Launch(bin, dir, addr string, timeout time.Duration) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	if err := procs.Start(cmd); err != nil {
 		return nil, err
 	}
 	p := &Process{cmd: cmd, done: make(chan error, 1)}
@@ -66,6 +69,11 @@ func Launch(bin, dir, addr string, timeout time.Duration) (*Process, error) {
 		p.Stop()
 		return nil, errors.New("devmongo serve did not start")
 	}
+}
+
+// Pid is the server's process id.
+func (p *Process) Pid() int {
+	return p.cmd.Process.Pid
 }
 
 // Stop ends the server (SIGTERM, then SIGKILL after ten seconds) and waits

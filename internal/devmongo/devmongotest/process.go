@@ -9,10 +9,11 @@ import (
 	"testing"
 
 	"github.com/exportd/exportd/internal/devmongo"
+	"github.com/exportd/exportd/internal/procs"
 )
 
 // Process is a devmongo server in a process of its own, built without the
-// race detector. FerretDB inside a -race test binary runs several times
+// race detector, that dies with the test binary however it ends. FerretDB inside a -race test binary runs several times
 // slower, which matters for tests that read tens of thousands of tasks.
 type Process = devmongo.Process
 
@@ -29,7 +30,7 @@ func binary() (string, error) {
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "devmongo"), "github.com/exportd/exportd/cmd/devmongo").CombinedOutput()
+		out, err := procs.CombinedOutput(exec.Command("go", "build", "-o", filepath.Join(buildDir, "devmongo"), "github.com/exportd/exportd/cmd/devmongo"))
 		if err != nil {
 			buildErr = fmt.Errorf("go build devmongo: %v\n%s", err, out)
 		}
