@@ -69,10 +69,15 @@ bench-e2e: build bench-tools
 bench-resume:
 	$(GO) test -run '^$$' -bench 'BenchmarkResume|BenchmarkCheckpointCost' -benchtime 5x -count 3 ./export
 
+# Every fuzz target for FUZZTIME each. The corpora under testdata/fuzz/ run
+# in make test too, as ordinary tests.
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzAppendDocument -fuzztime 60s ./extjson
-	$(GO) test -run '^$$' -fuzz FuzzValues -fuzztime 60s ./extjson
-	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime 60s ./request
+	$(GO) test -run '^$$' -fuzz FuzzAppendDocument -fuzztime $(FUZZTIME) ./extjson
+	$(GO) test -run '^$$' -fuzz FuzzValues -fuzztime $(FUZZTIME) ./extjson
+	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime $(FUZZTIME) ./request
+	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME) ./checkpoint
+	$(GO) test -run '^$$' -fuzz FuzzRange -fuzztime $(FUZZTIME) ./transport
 
 clean:
 	rm -rf $(BIN) $(DEMO_DIR)
