@@ -1,11 +1,16 @@
 package transport
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,17 +25,47 @@ import (
 // HTTPConfig.TokenTTL is zero.
 const DefaultTokenTTL = time.Hour
 
-// minSecretLen is the shortest download secret NewHTTP accepts: a shorter
-// HMAC key could be guessed.
+// minSecretLen is the shortest download secret or API token NewHTTP
+// accepts: a shorter one could be guessed.
 const minSecretLen = 16
+
+// MaxHeaderBytes is the most bytes of request line and headers that the
+// server from HTTP.Server reads; a request with more gets 431. net/http
+// allows 4 KiB on top of it for its buffer. No client of exportd sends a
+// tenth of it; the limit keeps a hostile one from making the server hold
+// net/http's default of 1 MiB per connection.
+const MaxHeaderBytes = 64 << 10
+
+// The timeouts of the server from HTTP.Server. There is no write timeout:
+// a download of a large export over a slow link may take hours.
+const (
+	// httpReadHeaderTimeout bounds a request's line and headers, so that a
+	// client that sends them a byte at a time cannot hold a connection.
+	httpReadHeaderTimeout = 10 * time.Second
+	// httpIdleTimeout closes a keep-alive connection that waits this long
+	// for its next request.
+	httpIdleTimeout = 2 * time.Minute
+)
 
 // HTTPConfig configures NewHTTP.
 type HTTPConfig struct {
 	// Exports is the job runner; the server uses Status, List and Dir.
 	Exports Exports
-	// Secret is the key that signs download URLs. When it is nil, downloads
-	// need no token; otherwise it must be at least 16 bytes.
+	// Secret is the key that signs download URLs; it must be at least 16
+	// bytes. When it is set, every route but /healthz needs a credential:
+	// a signed URL for that very path (SignURL) or the APIToken as a
+	// bearer; /metrics is also open when PublicMetrics is true. When it is
+	// nil, no route needs a credential.
 	Secret []byte
+	// APIToken, when not empty, is accepted on every route as
+	// "Authorization: Bearer <APIToken>" (compared in constant time); it
+	// must be at least 16 bytes. It is what opens the list, the manifests
+	// and the downloads to a client that holds no signed URL. Without a
+	// Secret it is accepted but not required.
+	APIToken string
+	// PublicMetrics leaves /metrics open when a Secret closes the other
+	// routes, for a scraper that sends no bearer token.
+	PublicMetrics bool
 	// TokenTTL is the lifetime of a signed download URL (default 1h).
 	TokenTTL time.Duration
 	// Logger receives server errors; nil discards them.
@@ -44,13 +79,15 @@ type HTTPConfig struct {
 // and whole-export downloads, health and metrics. It is safe for
 // concurrent use.
 type HTTP struct {
-	exports  Exports
-	secret   []byte
-	tokenTTL time.Duration
-	logger   *slog.Logger
-	registry *prometheus.Registry
-	metrics  *Metrics
-	mux      *http.ServeMux
+	exports       Exports
+	secret        []byte
+	apiToken      string
+	publicMetrics bool
+	tokenTTL      time.Duration
+	logger        *slog.Logger
+	registry      *prometheus.Registry
+	metrics       *Metrics
+	mux           *http.ServeMux
 }
 
 // NewHTTP checks cfg, registers the metrics and builds the routes.
@@ -61,15 +98,20 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.Secret != nil && len(cfg.Secret) < minSecretLen {
 		return nil, fmt.Errorf("http: download secret must be at least %d bytes, got %d", minSecretLen, len(cfg.Secret))
 	}
+	if cfg.APIToken != "" && len(cfg.APIToken) < minSecretLen {
+		return nil, fmt.Errorf("http: API token must be at least %d bytes, got %d", minSecretLen, len(cfg.APIToken))
+	}
 	if cfg.TokenTTL < 0 {
 		return nil, fmt.Errorf("http: token TTL must not be negative, got %s", cfg.TokenTTL)
 	}
 	h := &HTTP{
-		exports:  cfg.Exports,
-		secret:   cfg.Secret,
-		tokenTTL: cfg.TokenTTL,
-		logger:   cfg.Logger,
-		registry: cfg.Registry,
+		exports:       cfg.Exports,
+		secret:        cfg.Secret,
+		apiToken:      cfg.APIToken,
+		publicMetrics: cfg.PublicMetrics,
+		tokenTTL:      cfg.TokenTTL,
+		logger:        cfg.Logger,
+		registry:      cfg.Registry,
 	}
 	if h.tokenTTL == 0 {
 		h.tokenTTL = DefaultTokenTTL // long enough to start a large download, short enough that a leaked URL dies soon
@@ -98,22 +140,60 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 // Handler returns the server's routes. GET patterns also answer HEAD.
 func (h *HTTP) Handler() http.Handler { return h.mux }
 
+// Server returns a new http.Server for Handler with the limits that a
+// server facing untrusted clients needs: MaxHeaderBytes (431 beyond it),
+// a 10 s bound on reading a request's headers, a 2 min idle timeout for
+// keep-alive connections, and no write timeout (downloads may be long).
+// What net/http itself logs (trouble with a connection, a handler's
+// misuse of the ResponseWriter) goes to the logger at debug level, a
+// handler's panic, which net/http recovers, at error level. The caller
+// sets Addr or calls Serve.
+func (h *HTTP) Server() *http.Server {
+	return &http.Server{
+		Handler:           h.mux,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          log.New(httpServerLog{h.logger}, "", 0),
+	}
+}
+
+// httpServerLog is the io.Writer behind http.Server.ErrorLog: one line per
+// Write, as log.Logger makes them.
+type httpServerLog struct{ logger *slog.Logger }
+
+func (l httpServerLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelDebug // what clients do to connections is theirs, not the server's
+	if strings.Contains(msg, "panic serving") {
+		level = slog.LevelError // a handler's bug, which net/http recovered
+	}
+	l.logger.Log(context.Background(), level, msg) // net/http gives no request to log it with
+	return len(p), nil
+}
+
 // Metrics returns the metrics that the job runner reports to.
 func (h *HTTP) Metrics() *Metrics { return h.metrics }
 
 func (h *HTTP) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /exports", h.serveList)
-	mux.HandleFunc("GET /exports/{id}", h.serveManifest)
-	mux.HandleFunc("GET /exports/{id}/chunks/{n}", h.serveChunk)
-	mux.HandleFunc("GET /exports/{id}/data", h.serveData)
+	mux.Handle("GET /exports", h.guard(h.serveList))
+	mux.Handle("GET /exports/{id}", h.guard(h.serveManifest))
+	mux.Handle("GET /exports/{id}/chunks/{n}", h.guard(h.serveChunk))
+	mux.Handle("GET /exports/{id}/data", h.guard(h.serveData))
 	mux.HandleFunc("GET /healthz", h.serveHealth)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{
+	mux.HandleFunc("/", h.serveNoRoute)
+	metrics := promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(h.logger.Handler(), slog.LevelError),
 		// A store that cannot list exports still leaves the other metrics
 		// worth scraping.
 		ErrorHandling: promhttp.ContinueOnError,
-	}))
+	})
+	if h.publicMetrics {
+		mux.Handle("GET /metrics", metrics)
+	} else {
+		mux.Handle("GET /metrics", h.guard(metrics.ServeHTTP))
+	}
 	return mux
 }
 
@@ -127,7 +207,12 @@ type httpListItem struct {
 }
 
 func (h *HTTP) serveList(w http.ResponseWriter, r *http.Request) {
-	state := r.URL.Query().Get("state")
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		h.writeError(w, r, http.StatusBadRequest, "malformed query")
+		return
+	}
+	state := q.Get("state")
 	switch state {
 	case "", chunker.StateQueued, chunker.StateRunning, chunker.StateCompleted, chunker.StateFailed, chunker.StateCancelled:
 	default:
@@ -162,6 +247,20 @@ func (h *HTTP) serveManifest(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, r, http.StatusOK, m)
 }
 
+// serveNoRoute answers what no route takes, with the JSON error body: 405
+// (and Allow) for a method that a GET route's path does not take, else
+// 404. Neither needs a credential: the routes are no secret.
+func (h *HTTP) serveNoRoute(w http.ResponseWriter, r *http.Request) {
+	get := *r
+	get.Method = http.MethodGet
+	if _, pattern := h.mux.Handler(&get); pattern != "/" { // a GET route takes the path
+		w.Header().Set("Allow", "GET, HEAD")
+		h.writeError(w, r, http.StatusMethodNotAllowed, "method not allowed: the route answers GET and HEAD")
+		return
+	}
+	h.writeError(w, r, http.StatusNotFound, "no such route")
+}
+
 func (h *HTTP) serveHealth(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
@@ -193,6 +292,9 @@ func (h *HTTP) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		h.writeError(w, r, http.StatusNotFound, "unknown export")
+	case errors.Is(err, ErrForbidden):
+		// Not err's text: it names the namespace that the allow-list keeps out.
+		h.writeError(w, r, http.StatusForbidden, "the export's namespace is outside the allow-list")
 	case errors.Is(err, ErrState):
 		h.writeError(w, r, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrBusy):
@@ -220,6 +322,7 @@ func (h *HTTP) writeJSON(w http.ResponseWriter, r *http.Request, status int, v a
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Content-Length", strconv.Itoa(len(data))) // HEAD tells the length that GET sends
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(data) // the client went away; nothing to do

@@ -18,16 +18,31 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// httpRangeCase is a Range request and the bytes it must give: nil want
-// means 416.
+// httpRangeCase is a Range request and the bytes it must give.
 type httpRangeCase struct {
 	name  string
 	rng   string
 	parts [][2]int // [start, end) of each wanted part; none means the whole file with 200
-	bad   bool     // 416
-	// syntax marks a malformed header: ServeContent answers 416 without
-	// Content-Range, which it sends only for ranges past the end.
-	syntax bool
+	bad   bool     // 416, with Content-Range: bytes */size
+	msg   string   // in the message of a 416
+}
+
+// httpManyRanges is a Range header of n one-byte ranges.
+func httpManyRanges(n int) string {
+	specs := make([]string, n)
+	for i := range specs {
+		specs[i] = fmt.Sprintf("%d-%d", i, i)
+	}
+	return "bytes=" + strings.Join(specs, ",")
+}
+
+// httpOneByteParts is the parts of httpManyRanges(n).
+func httpOneByteParts(n int) [][2]int {
+	parts := make([][2]int, n)
+	for i := range parts {
+		parts[i] = [2]int{i, i + 1}
+	}
+	return parts
 }
 
 // httpCheckRanges runs the cases against path, whose content is data.
@@ -42,9 +57,15 @@ func httpCheckRanges(t *testing.T, fx *httpFixture, path string, data []byte, ca
 			resp := fx.do(t, "GET", path, headers...)
 			switch {
 			case tt.bad:
-				httpWantStatus(t, resp, http.StatusRequestedRangeNotSatisfiable)
-				if got, want := resp.Header.Get("Content-Range"), fmt.Sprintf("bytes */%d", len(data)); !tt.syntax && got != want {
+				httpWantError(t, resp, http.StatusRequestedRangeNotSatisfiable)
+				if got, want := resp.Header.Get("Content-Range"), fmt.Sprintf("bytes */%d", len(data)); got != want {
 					t.Errorf("416 Content-Range %q, want %q", got, want)
+				}
+				if !bytes.Contains(resp.body, []byte(tt.msg)) {
+					t.Errorf("416 body %q does not say %q", resp.body, tt.msg)
+				}
+				if cd := resp.Header.Get("Content-Disposition"); cd != "" {
+					t.Errorf("416 has Content-Disposition %q: a client would save the error as the file", cd)
 				}
 			case len(tt.parts) == 0:
 				httpWantStatus(t, resp, http.StatusOK)
@@ -120,10 +141,25 @@ func TestHTTPChunkRanges(t *testing.T) {
 		{name: "multiple overlapping", rng: "bytes=0-99,50-149", parts: [][2]int{{0, 100}, {50, 150}}},
 		{name: "start past the end", rng: fmt.Sprintf("bytes=%d-", size), bad: true},
 		{name: "far past the end", rng: "bytes=99999999-100000000", bad: true},
-		{name: "reversed", rng: "bytes=99-10", bad: true, syntax: true},
-		{name: "garbage", rng: "bytes=abc", bad: true, syntax: true},
-		{name: "negative", rng: "bytes=-5-10", bad: true, syntax: true},
-		{name: "other unit", rng: "items=0-1", bad: true, syntax: true},
+		{name: "reversed", rng: "bytes=99-10", bad: true},
+		{name: "garbage", rng: "bytes=abc", bad: true},
+		{name: "negative", rng: "bytes=-5-10", bad: true},
+		{name: "other unit", rng: "items=0-1", bad: true, msg: "malformed"},
+		{name: "suffix of zero", rng: "bytes=-0", bad: true, msg: "not satisfiable"},
+		{name: "suffix of zero with a plus", rng: "bytes=-+0", bad: true},
+		{name: "suffixes of zero", rng: "bytes=-0, -00,,", bad: true},
+		{name: "suffix of zero past the end", rng: fmt.Sprintf("bytes=-0,%d-", size), bad: true},
+		{name: "suffix of zero and a range", rng: "bytes=-0,5-9", parts: [][2]int{{5, 10}}},
+		{name: "range and suffix of zero", rng: "bytes=0-0, -0 ,-1", parts: [][2]int{{0, 1}, {size - 1, size}}},
+		{name: "garbage after a suffix of zero", rng: "bytes=-0,x", bad: true, msg: "malformed"},
+		{name: "64 ranges", rng: httpManyRanges(64), parts: httpOneByteParts(64)},
+		{name: "64 ranges and empty elements", rng: httpManyRanges(64) + ",,, ,", parts: httpOneByteParts(64)},
+		{name: "65 ranges", rng: httpManyRanges(65), bad: true, msg: "more than 64 ranges"},
+		{name: "5000 ranges", rng: httpManyRanges(5000), bad: true, msg: "more than 64 ranges"},
+		{name: "65 ranges of garbage", rng: "bytes=" + strings.Repeat("x,", 65), bad: true, msg: "malformed"},
+		// Ranges that add up to more than the file: net/http sends the
+		// file once instead, so the reply stays small.
+		{name: "64 whole files", rng: "bytes=" + strings.Repeat("0-,", 64)},
 	})
 }
 
@@ -148,7 +184,11 @@ func TestHTTPDataRanges(t *testing.T) {
 			parts: [][2]int{{0, b1 + 1}, {b2 - 2, b3 + 3}, {size - 3, size}}},
 		{name: "multiple backwards", rng: fmt.Sprintf("bytes=%d-%d,0-4", b3, b3+4), parts: [][2]int{{b3, b3 + 5}, {0, 5}}},
 		{name: "past the end", rng: fmt.Sprintf("bytes=%d-", size), bad: true},
-		{name: "garbage", rng: "bytes=1-2-3", bad: true, syntax: true},
+		{name: "garbage", rng: "bytes=1-2-3", bad: true},
+		{name: "suffix of zero", rng: "bytes=-0", bad: true, msg: "not satisfiable"},
+		{name: "suffix of zero and a range across a boundary", rng: fmt.Sprintf("bytes=-0,%d-%d", b1-1, b1), parts: [][2]int{{b1 - 1, b1 + 1}}},
+		{name: "65 ranges", rng: httpManyRanges(65), bad: true, msg: "more than 64 ranges"},
+		{name: "64 ranges", rng: httpManyRanges(64), parts: httpOneByteParts(64)},
 	})
 
 	// The chunks concatenated are one zstd stream of all the records.
@@ -306,14 +346,38 @@ func TestHTTPRunningExport(t *testing.T) {
 	}
 	httpWantError(t, fx.do(t, "GET", base+"/data"), http.StatusConflict)
 	httpWantStatus(t, fx.do(t, "HEAD", base+"/data"), http.StatusConflict)
-	for _, n := range []string{"1", "2", "01", "00", "-0", "+0", "0x0", "1e0", "%200", "0.0", "99999999999", "18446744073709551616", "%30"} {
-		t.Run("chunk "+n, func(t *testing.T) {
-			resp := fx.do(t, "GET", base+"/chunks/"+n)
-			if n == "%30" { // "0", escaped: the same resource
+	// A chunk number that is not one is 400; one the manifest does not
+	// list (yet) is 404.
+	for _, tt := range []struct {
+		n      string
+		status int
+	}{
+		{"%30", http.StatusOK}, // "0", escaped: the same resource
+		{"1", http.StatusNotFound},
+		{"2", http.StatusNotFound},
+		{"2147483647", http.StatusNotFound},
+		{"2147483648", http.StatusBadRequest},
+		{"01", http.StatusBadRequest},
+		{"00", http.StatusBadRequest},
+		{"-0", http.StatusBadRequest},
+		{"-1", http.StatusBadRequest},
+		{"+0", http.StatusBadRequest},
+		{"0x0", http.StatusBadRequest},
+		{"1e0", http.StatusBadRequest},
+		{"%200", http.StatusBadRequest},
+		{"0.0", http.StatusBadRequest},
+		{"99999999999", http.StatusBadRequest},
+		{"18446744073709551616", http.StatusBadRequest},
+		{strings.Repeat("9", 5000), http.StatusBadRequest},
+		{"%D9%A0", http.StatusBadRequest}, // Arabic-Indic zero
+	} {
+		t.Run("chunk "+tt.n[:min(len(tt.n), 24)], func(t *testing.T) {
+			resp := fx.do(t, "GET", base+"/chunks/"+tt.n)
+			if tt.status == http.StatusOK {
 				httpWantStatus(t, resp, http.StatusOK)
 				return
 			}
-			httpWantError(t, resp, http.StatusNotFound)
+			httpWantError(t, resp, tt.status)
 		})
 	}
 
@@ -332,13 +396,30 @@ func TestHTTPEmptyExport(t *testing.T) {
 		t.Errorf("empty export: %d bytes, ETag %q", len(resp.body), resp.Header.Get("ETag"))
 	}
 	httpWantError(t, fx.do(t, "GET", "/exports/"+e.m.ID+"/chunks/0"), http.StatusNotFound)
+	// Of empty content, a well-formed Range gets the whole (empty)
+	// content, as net/http answers ranges past the end of an empty file.
+	httpCheckRanges(t, fx, "/exports/"+e.m.ID+"/data", nil, []httpRangeCase{
+		{name: "suffix", rng: "bytes=-5"},
+		{name: "suffix and past the end", rng: "bytes=0-,-1"},
+		{name: "suffix of zero", rng: "bytes=-0"},
+		{name: "from the start", rng: "bytes=0-"},
+		{name: "first byte", rng: "bytes=0-0"},
+		{name: "garbage", rng: "bytes=-5,z", bad: true, msg: "malformed"},
+		{name: "65 ranges", rng: httpManyRanges(65), bad: true, msg: "more than 64 ranges"},
+	})
 }
 
 func TestHTTPMethods(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
 	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
-	for _, method := range []string{"POST", "PUT", "DELETE"} {
-		resp := fx.do(t, method, "/exports/"+e.m.ID+"/data")
-		httpWantStatus(t, resp, http.StatusMethodNotAllowed)
+	for _, method := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
+		for _, path := range []string{"/exports", "/exports/" + e.m.ID, "/exports/" + e.m.ID + "/data", "/exports/" + e.m.ID + "/chunks/0", "/healthz", "/metrics"} {
+			resp := fx.do(t, method, path)
+			httpWantError(t, resp, http.StatusMethodNotAllowed)
+			if allow := resp.Header.Get("Allow"); allow != "GET, HEAD" {
+				t.Errorf("%s %s: Allow %q", method, path, allow)
+			}
+		}
 	}
+	httpWantError(t, fx.do(t, "POST", "/nowhere"), http.StatusNotFound)
 }

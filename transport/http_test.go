@@ -79,8 +79,8 @@ func (e *httpTestExports) Resume(string) (*chunker.Manifest, error) {
 }
 func (e *httpTestExports) Delete(string) error { return errors.ErrUnsupported }
 
-// httpFixture is an HTTP server on a loopback port over export directories
-// in a temporary directory.
+// httpFixture is an HTTP server (HTTP.Server's) on a loopback port over
+// export directories in a temporary directory.
 type httpFixture struct {
 	exports *httpTestExports
 	h       *HTTP
@@ -90,6 +90,12 @@ type httpFixture struct {
 
 // httpTestSecret is the download secret of fixtures that need tokens.
 var httpTestSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// httpTestAPIToken is the API token of fixtures that need one, and
+// httpTestBearer the header pair that presents it to fixture.do.
+const httpTestAPIToken = "an-api-token-for-the-tests"
+
+var httpTestBearer = []string{"Authorization", "Bearer " + httpTestAPIToken}
 
 func newHTTPFixture(tb testing.TB, secret []byte) *httpFixture {
 	tb.Helper()
@@ -105,9 +111,18 @@ func newHTTPFixtureConfig(tb testing.TB, cfg HTTPConfig) *httpFixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(h.Handler())
+	return &httpFixture{exports: exports, h: h, srv: newHTTPTestServer(tb, h), created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+// newHTTPTestServer serves h on a loopback port with the server the
+// daemon runs, h.Server(), and its limits.
+func newHTTPTestServer(tb testing.TB, h *HTTP) *httptest.Server {
+	tb.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config = h.Server()
+	srv.Start()
 	tb.Cleanup(srv.Close)
-	return &httpFixture{exports: exports, h: h, srv: srv, created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	return srv
 }
 
 // httpTestExport is an export written by httpFixture.add.
@@ -267,6 +282,7 @@ func TestNewHTTPConfig(t *testing.T) {
 		{"no exports", HTTPConfig{}},
 		{"empty secret", HTTPConfig{Exports: exports, Secret: []byte{}}},
 		{"short secret", HTTPConfig{Exports: exports, Secret: []byte("short")}},
+		{"short API token", HTTPConfig{Exports: exports, APIToken: "short"}},
 		{"negative ttl", HTTPConfig{Exports: exports, TokenTTL: -time.Second}},
 	}
 	for _, tt := range tests {
@@ -340,7 +356,7 @@ func TestHTTPManifestAndList(t *testing.T) {
 }
 
 func TestHTTPBadID(t *testing.T) {
-	fx := newHTTPFixture(t, httpTestSecret)
+	fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: httpTestSecret, APIToken: httpTestAPIToken})
 	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
 	ids := []struct{ name, id string }{
 		{"dot dot", "..%2Fetc"},
@@ -355,7 +371,10 @@ func TestHTTPBadID(t *testing.T) {
 	for _, tt := range ids {
 		for _, route := range []string{"", "/chunks/0", "/data"} {
 			t.Run(tt.name+route, func(t *testing.T) {
-				httpWantError(t, fx.do(t, "GET", "/exports/"+tt.id+route), http.StatusBadRequest)
+				httpWantError(t, fx.do(t, "GET", "/exports/"+tt.id+route, httpTestBearer...), http.StatusBadRequest)
+				// The credential is checked first: nothing more is told
+				// to a client without one.
+				httpWantError(t, fx.do(t, "GET", "/exports/"+tt.id+route), http.StatusUnauthorized)
 			})
 		}
 	}

@@ -18,8 +18,8 @@ const (
 )
 
 var (
-	// errHTTPTokenMissing means a download came without a token (401).
-	errHTTPTokenMissing = errors.New("download token required")
+	// errHTTPTokenMissing means a request came without a token (401).
+	errHTTPTokenMissing = errors.New("credential required: a signed URL or an API token")
 	// errHTTPTokenInvalid means the token does not match the path and
 	// expiry, or the expiry is malformed (403).
 	errHTTPTokenInvalid = errors.New("download token invalid")
@@ -28,8 +28,8 @@ var (
 )
 
 // SignURL returns rawURL (a path such as /exports/{id}/data, or an absolute
-// URL) with expires and token query parameters that make it a valid
-// download URL until now+TokenTTL. The token is an HMAC-SHA256 of the URL's
+// URL) with expires and token query parameters that make it a valid URL
+// for that path, and only that path, until now+TokenTTL. The token is an HMAC-SHA256 of the URL's
 // path and the expiry, so it cannot be moved to another export or chunk.
 // Without a secret, or when rawURL does not parse, rawURL is returned as
 // it is.
@@ -84,18 +84,4 @@ func (h *HTTP) checkToken(r *http.Request, now time.Time) error {
 		return errHTTPTokenExpired
 	}
 	return nil
-}
-
-// authorize answers 401 or 403 and returns false when r may not download.
-func (h *HTTP) authorize(w http.ResponseWriter, r *http.Request) bool {
-	err := h.checkToken(r, time.Now())
-	switch {
-	case err == nil:
-		return true
-	case errors.Is(err, errHTTPTokenMissing):
-		h.writeError(w, r, http.StatusUnauthorized, err.Error())
-	default:
-		h.writeError(w, r, http.StatusForbidden, err.Error())
-	}
-	return false
 }

@@ -92,11 +92,6 @@ func TestHTTPToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	httpWantError(t, fx.do(t, "GET", u.String()), http.StatusForbidden)
-
-	// The manifest, list, health and metrics need no token.
-	for _, path := range []string{"/exports", "/exports/" + e.m.ID, "/healthz", "/metrics"} {
-		httpWantStatus(t, fx.do(t, "GET", path), http.StatusOK)
-	}
 }
 
 // httpLogBuffer collects log output written from server goroutines.
