@@ -56,6 +56,14 @@ type Config struct {
 	DownloadSecret string `yaml:"downloadSecret"`
 	// TokenTTL is the lifetime of a signed download URL.
 	TokenTTL time.Duration `yaml:"tokenTtl"`
+	// APIToken, when set, is a bearer token (Authorization: Bearer …) that
+	// every HTTP route accepts; with a download secret, the routes that a
+	// signed URL does not open need it. At least 16 bytes. Prefer the
+	// environment (EXPORTD_API_TOKEN).
+	APIToken string `yaml:"apiToken"`
+	// PublicMetrics leaves /metrics open when a download secret closes
+	// every other route, for a scraper that sends no token.
+	PublicMetrics bool `yaml:"publicMetrics"`
 	// CountTotal asks MongoDB for a total for progress events when it is
 	// cheap (an unfiltered export's estimated count).
 	CountTotal bool `yaml:"countTotal"`
@@ -71,7 +79,9 @@ type NATSConfig struct {
 	// Prefix of every subject (default "exports").
 	Prefix string `yaml:"prefix"`
 	// CredsFile, NKeyFile and Token authenticate to a real deployment
-	// (Token is better given as EXPORTD_NATS_TOKEN).
+	// (Token is better given as EXPORTD_NATS_TOKEN). Without URL, a Token
+	// or an NKeyFile (a user seed) is what the embedded server requires
+	// of every client; CredsFile needs a real deployment.
 	CredsFile string `yaml:"credsFile"`
 	NKeyFile  string `yaml:"nkeyFile"`
 	Token     string `yaml:"token"`
@@ -80,6 +90,10 @@ type NATSConfig struct {
 	TLSKey  string `yaml:"tlsKey"`
 	TLSCA   string `yaml:"tlsCa"`
 }
+
+// minTokenLen is the shortest API token accepted: a shorter one could be
+// guessed.
+const minTokenLen = 16
 
 // Default returns the built-in configuration.
 func Default() Config {
@@ -125,6 +139,7 @@ func (c *Config) LoadEnv(getenv func(string) string) {
 	set(&c.MongoURI, "EXPORTD_MONGO_URI")
 	set(&c.DownloadSecret, "EXPORTD_DOWNLOAD_SECRET")
 	set(&c.NATS.Token, "EXPORTD_NATS_TOKEN")
+	set(&c.APIToken, "EXPORTD_API_TOKEN")
 	set(&c.NATS.URL, "EXPORTD_NATS_URL")
 	set(&c.DataDir, "EXPORTD_DATA")
 }
@@ -145,6 +160,15 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("nats.listen: %v", err))
 		}
+	}
+	if c.NATS.URL == "" && c.NATS.CredsFile != "" {
+		errs = append(errs, errors.New("nats.credsFile: the embedded server takes a token or an nkey; credentials (JWT) need an external server (nats.url)"))
+	}
+	if c.NATS.Token != "" && c.NATS.NKeyFile != "" {
+		errs = append(errs, errors.New("nats.token, nats.nkeyFile: give one of them"))
+	}
+	if c.APIToken != "" && len(c.APIToken) < minTokenLen {
+		errs = append(errs, fmt.Errorf("apiToken: must be at least %d bytes, got %d", minTokenLen, len(c.APIToken)))
 	}
 	if c.NATS.Prefix == "" || strings.ContainsAny(c.NATS.Prefix, " *>") {
 		errs = append(errs, fmt.Errorf("nats.prefix: %q is not a subject prefix", c.NATS.Prefix))

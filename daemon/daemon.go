@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/export"
@@ -50,7 +51,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		ns, err := embeddedNATS(cfg.NATS.Listen)
+		ns, err := embeddedNATS(cfg.NATS)
 		if err != nil {
 			return err
 		}
@@ -88,7 +89,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	if cfg.DownloadSecret != "" {
 		secret = []byte(cfg.DownloadSecret)
 	}
-	h, err := transport.NewHTTP(transport.HTTPConfig{Exports: run, Secret: secret, TokenTTL: cfg.TokenTTL, Logger: log.With("component", "http")})
+	h, err := transport.NewHTTP(transport.HTTPConfig{
+		Exports: run, Secret: secret, TokenTTL: cfg.TokenTTL, APIToken: cfg.APIToken, PublicMetrics: cfg.PublicMetrics,
+		Logger: log.With("component", "http"),
+	})
 	if err != nil {
 		return err
 	}
@@ -98,16 +102,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	if err != nil {
 		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
 	}
+	warnExposed(cfg, ln.Addr().String(), log)
 	public := cfg.PublicURL
 	if public == "" {
 		public = "http://" + ln.Addr().String()
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := h.Server()
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 
 	svc, err := transport.NewNATSService(transport.NATSConfig{
-		Conn: nc, Exports: run, Prefix: cfg.NATS.Prefix, Version: Version, Logger: log.With("component", "nats"),
+		Conn: nc, Exports: run, Prefix: cfg.NATS.Prefix, Version: Version, Last: pub.Last, Logger: log.With("component", "nats"),
 		URLs: func(id string) (string, string) {
 			now := time.Now()
 			return public + h.SignURL("/exports/"+id, now), public + h.SignURL("/exports/"+id+"/data", now)
@@ -120,7 +125,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	rctx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	runDone := make(chan error, 1)
 	go func() { runDone <- run.Run(rctx) }()
-	log.Info("exportd serving", "http", ln.Addr().String(), "nats", natsURL, "data", cfg.DataDir)
+	log.Info("exportd serving", "http", ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(), "data", cfg.DataDir)
 	if ready != nil {
 		ready(Addrs{HTTP: ln.Addr().String(), NATS: natsURL, Public: public})
 	}
@@ -148,8 +153,16 @@ type Addrs struct {
 	HTTP, NATS, Public string
 }
 
-func embeddedNATS(listen string) (*server.Server, error) {
-	host, portStr, err := net.SplitHostPort(listen)
+// embeddedMaxPayload is the embedded server's largest message: room for a
+// large manifest or list reply. Requests are held to
+// request.MaxRequestBytes by the service itself, with an error that says so.
+const embeddedMaxPayload = 8 << 20
+
+// embeddedNATS starts the NATS server of a daemon given no nats.url. With
+// a token or an nkey configured, it requires that of every client, the
+// daemon's own included.
+func embeddedNATS(c NATSConfig) (*server.Server, error) {
+	host, portStr, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return nil, err
 	}
@@ -160,16 +173,66 @@ func embeddedNATS(listen string) (*server.Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	ns, err := server.NewServer(&server.Options{Host: host, Port: port, NoSigs: true, NoLog: true})
+	opts := &server.Options{Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: embeddedMaxPayload}
+	switch {
+	case c.Token != "":
+		opts.Authorization = c.Token
+	case c.NKeyFile != "":
+		pub, err := nkeyPublic(c.NKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		opts.Nkeys = []*server.NkeyUser{{Nkey: pub}}
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, err
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
-		return nil, fmt.Errorf("embedded NATS server did not start on %s", listen)
+		return nil, fmt.Errorf("embedded NATS server did not start on %s", c.Listen)
 	}
 	return ns, nil
+}
+
+// nkeyPublic reads a user seed file (as nats.NkeyOptionFromSeed does) and
+// returns its public key.
+func nkeyPublic(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("nats.nkeyFile: %w", err)
+	}
+	kp, err := nkeys.ParseDecoratedUserNKey(data)
+	if err != nil {
+		return "", fmt.Errorf("nats.nkeyFile %s: %w", path, err)
+	}
+	defer kp.Wipe()
+	return kp.PublicKey()
+}
+
+// warnExposed logs what a daemon offers beyond loopback without asking for
+// credentials.
+func warnExposed(cfg Config, httpAddr string, log *slog.Logger) {
+	if cfg.NATS.URL == "" && !loopback(cfg.NATS.Listen) && cfg.NATS.Token == "" && cfg.NATS.NKeyFile == "" {
+		log.Warn("the embedded NATS server listens beyond loopback without authentication: anyone who reaches it can start, cancel and delete exports (set nats.token or nats.nkeyFile)", "listen", cfg.NATS.Listen)
+	}
+	if !loopback(httpAddr) && cfg.DownloadSecret == "" {
+		log.Warn("the HTTP server listens beyond loopback without a download secret: anyone who reaches it can list and download every export (set downloadSecret)", "listen", httpAddr)
+	}
+}
+
+// loopback reports whether addr (host:port) listens only on loopback.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func connectNATS(url string, c NATSConfig, log *slog.Logger) (*nats.Conn, error) {

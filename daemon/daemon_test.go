@@ -43,6 +43,13 @@ type daemonUnderTest struct {
 
 func startDaemon(t *testing.T, uri, data string) *daemonUnderTest {
 	t.Helper()
+	return startDaemonWith(t, uri, data, nil, slog.New(slog.DiscardHandler))
+}
+
+// startDaemonWith starts a daemon whose test configuration change may
+// alter, logging to log; its client connects with opts.
+func startDaemonWith(t *testing.T, uri, data string, change func(*daemon.Config), log *slog.Logger, opts ...nats.Option) *daemonUnderTest {
+	t.Helper()
 	cfg := daemon.Default()
 	cfg.DataDir = data
 	cfg.MongoURI = uri
@@ -50,11 +57,14 @@ func startDaemon(t *testing.T, uri, data string) *daemonUnderTest {
 	cfg.NATS.Listen = "127.0.0.1:0"
 	cfg.ProfilesDir = "../configs/profiles"
 	cfg.ShutdownGrace = 20 * time.Second
+	if change != nil {
+		change(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan daemon.Addrs, 1)
 	d := &daemonUnderTest{cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		d.done <- daemon.Run(ctx, cfg, slog.New(slog.DiscardHandler), func(a daemon.Addrs) { ready <- a })
+		d.done <- daemon.Run(ctx, cfg, log, func(a daemon.Addrs) { ready <- a })
 	}()
 	select {
 	case d.addrs = <-ready:
@@ -63,7 +73,7 @@ func startDaemon(t *testing.T, uri, data string) *daemonUnderTest {
 	case <-time.After(time.Minute):
 		t.Fatal("daemon did not start")
 	}
-	nc, err := nats.Connect(d.addrs.NATS)
+	nc, err := nats.Connect(d.addrs.NATS, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
