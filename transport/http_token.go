@@ -19,7 +19,7 @@ const (
 
 var (
 	// errHTTPTokenMissing means a request came without a token (401).
-	errHTTPTokenMissing = errors.New("credential required: a signed URL or an API token")
+	errHTTPTokenMissing = errors.New("download token required: a URL signed for this path, or the API token as a bearer")
 	// errHTTPTokenInvalid means the token does not match the path and
 	// expiry, or the expiry is malformed (403).
 	errHTTPTokenInvalid = errors.New("download token invalid")
