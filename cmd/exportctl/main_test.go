@@ -111,6 +111,13 @@ type testDaemon struct {
 // makes it sign download URLs.
 func startDaemon(t *testing.T, secret string) *testDaemon {
 	t.Helper()
+	return startDaemonWith(t, func(c *daemon.Config) { c.DownloadSecret = secret })
+}
+
+// startDaemonWith runs a daemon whose test configuration change may alter;
+// the test's own client connects with opts.
+func startDaemonWith(t *testing.T, change func(*daemon.Config), opts ...nats.Option) *testDaemon {
+	t.Helper()
 	d := &testDaemon{mongo: newValve(), data: t.TempDir()}
 	cfg := daemon.Default()
 	cfg.DataDir = d.data
@@ -119,7 +126,7 @@ func startDaemon(t *testing.T, secret string) *testDaemon {
 	cfg.NATS.Listen = "127.0.0.1:0"
 	cfg.ProfilesDir = "../../configs/profiles"
 	cfg.ShutdownGrace = 20 * time.Second
-	cfg.DownloadSecret = secret
+	change(&cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan daemon.Addrs, 1)
 	done := make(chan error, 1)
@@ -133,7 +140,7 @@ func startDaemon(t *testing.T, secret string) *testDaemon {
 	case <-time.After(time.Minute):
 		t.Fatal("daemon did not start")
 	}
-	nc, err := nats.Connect(d.addrs.NATS)
+	nc, err := nats.Connect(d.addrs.NATS, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
