@@ -17,6 +17,7 @@ import (
 
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/export"
+	"github.com/exportd/exportd/internal/loopback"
 	"github.com/exportd/exportd/request"
 	"github.com/exportd/exportd/runner"
 	"github.com/exportd/exportd/transport"
@@ -214,25 +215,12 @@ func nkeyPublic(path string) (string, error) {
 // warnExposed logs what a daemon offers beyond loopback without asking for
 // credentials.
 func warnExposed(cfg Config, httpAddr string, log *slog.Logger) {
-	if cfg.NATS.URL == "" && !loopback(cfg.NATS.Listen) && cfg.NATS.Token == "" && cfg.NATS.NKeyFile == "" {
+	if cfg.NATS.URL == "" && !loopback.Addr(cfg.NATS.Listen) && cfg.NATS.Token == "" && cfg.NATS.NKeyFile == "" {
 		log.Warn("the embedded NATS server listens beyond loopback without authentication: anyone who reaches it can start, cancel and delete exports (set nats.token or nats.nkeyFile)", "listen", cfg.NATS.Listen)
 	}
-	if !loopback(httpAddr) && cfg.DownloadSecret == "" {
+	if !loopback.Addr(httpAddr) && cfg.DownloadSecret == "" {
 		log.Warn("the HTTP server listens beyond loopback without a download secret: anyone who reaches it can list and download every export (set downloadSecret)", "listen", httpAddr)
 	}
-}
-
-// loopback reports whether addr (host:port) listens only on loopback.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func connectNATS(url string, c NATSConfig, log *slog.Logger) (*nats.Conn, error) {

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -212,7 +211,7 @@ func TestCrashResume(t *testing.T) {
 				step := fmt.Sprintf("%s:%d", fp, r.IntN(3))
 				steps = append(steps, step)
 				out, err := procs.CombinedOutput(export(dir, failpointEnv+"="+step))
-				if !killed(err) {
+				if !procs.Killed(err) {
 					t.Fatalf("failpoint %s did not kill exportd: %v\n%s", step, err, out)
 				}
 			}
@@ -236,7 +235,7 @@ func TestCrashResume(t *testing.T) {
 					dir = filepath.Join(t.TempDir(), fmt.Sprintf("crashed-%d", kills))
 				case <-time.After(wait):
 					cmd.Process.Kill()
-					if err := <-done; killed(err) {
+					if err := <-done; procs.Killed(err) {
 						kills++
 					} else if err != nil {
 						t.Fatalf("run: %v", err)
@@ -260,15 +259,6 @@ func TestCrashResume(t *testing.T) {
 			t.Logf("failpoint kills at %v, %d random kills", steps, kills)
 		})
 	}
-}
-
-func killed(err error) bool {
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
 func readManifest(t *testing.T, dir string) *chunker.Manifest {

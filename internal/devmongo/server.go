@@ -17,6 +17,8 @@ import (
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/exportd/exportd/internal/loopback"
 )
 
 // DefaultAddr is the address Start listens on when Options.Addr is empty:
@@ -95,7 +97,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("devmongo: data directory: %w", err)
 	}
 	logger := opts.Logger.With("component", "devmongo")
-	if !isLoopback(opts.Addr) {
+	if !loopback.Addr(opts.Addr) {
 		logger.Warn("listening on an address that is not loopback; the server has no authentication",
 			"addr", opts.Addr)
 	}
@@ -198,19 +200,6 @@ func ping(ctx context.Context, uri string) error {
 	}
 	err = client.Ping(ctx, nil)
 	return errors.Join(err, client.Disconnect(context.WithoutCancel(ctx)))
-}
-
-// isLoopback reports whether addr only accepts connections from this machine.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // ferretdbHandler passes on the records of next that are at least level,

@@ -64,7 +64,7 @@ func TestChildDiesWithParent(t *testing.T) {
 	if err := h.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Wait(); !killed(err) {
+	if err := h.Wait(); !procs.Killed(err) {
 		t.Fatalf("helper: %v, want killed by SIGKILL", err)
 	}
 	waitGone(t, pid, 5*time.Second)
@@ -91,7 +91,7 @@ func TestChildOutlivesStartingThread(t *testing.T) {
 		go func() { done <- cmd.Wait() }()
 		select {
 		case err := <-done:
-			if !killed(err) {
+			if !procs.Killed(err) {
 				t.Fatalf("sleep 10: %v, want killed by SIGKILL", err)
 			}
 		case <-time.After(5 * time.Second):
@@ -225,13 +225,4 @@ func gone(pid int) bool {
 	}
 	state := b[i+2]
 	return state == 'Z' || state == 'X'
-}
-
-func killed(err error) bool {
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
