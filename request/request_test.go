@@ -18,6 +18,24 @@ func compileJSON(t testing.TB, s string) (*Plan, error) {
 	return Compile(r)
 }
 
+// wantRefused compiles req and checks that it is refused with a FieldError on
+// field whose message says msg.
+func wantRefused(t *testing.T, req, field, msg string) *FieldError {
+	t.Helper()
+	p, err := compileJSON(t, req)
+	if err == nil {
+		t.Fatalf("accepted: %+v", p)
+	}
+	var fe *FieldError
+	if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v (%T), want a *FieldError", err, err)
+	}
+	if fe.Field != field || !strings.Contains(fe.Message, msg) {
+		t.Fatalf("err = %.300q, want field %.80q and a message with %q", err, field, msg)
+	}
+	return fe
+}
+
 func TestRefusals(t *testing.T) {
 	cases := []struct {
 		name, req, field, msg string
@@ -59,17 +77,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := compileJSON(t, tc.req)
-			if err == nil {
-				t.Fatalf("accepted: %+v", p)
-			}
-			var fe *FieldError
-			if !errors.As(err, &fe) || !errors.Is(err, ErrInvalid) {
-				t.Fatalf("err = %v (%T), want a *FieldError", err, err)
-			}
-			if fe.Field != tc.field || !strings.Contains(fe.Message, tc.msg) {
-				t.Fatalf("err = %q, want field %q and a message with %q", err, tc.field, tc.msg)
-			}
+			wantRefused(t, tc.req, tc.field, tc.msg)
 		})
 	}
 }
