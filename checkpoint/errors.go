@@ -4,15 +4,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/exportd/exportd/api"
 )
 
 var (
 	// ErrLocked means another process has the store open.
 	ErrLocked = errors.New("checkpoint store is in use by another process")
-	// ErrNotFound means no export has that id.
-	ErrNotFound = errors.New("unknown export")
-	// ErrState means the export is not in a state that allows the change.
-	ErrState = errors.New("wrong export state")
+	// ErrNotFound means no export has that id; it is the service's.
+	ErrNotFound = api.ErrNotFound
+	// ErrState means the export is not in a state that allows the change;
+	// it is the service's.
+	ErrState = api.ErrState
 	// ErrCorrupt means a stored record cannot be read back. Errors that
 	// wrap it are *CorruptError values, which say which record.
 	ErrCorrupt = errors.New("checkpoint record is corrupt")

@@ -9,8 +9,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
 
@@ -53,7 +53,7 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		e := &checkpoint.Export{
 			ID: checkpoint.NewID(), RequestID: req.RequestID, Request: data, Plan: *plan,
-			CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6e6, time.UTC), State: chunker.StateQueued,
+			CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6e6, time.UTC), State: api.StateQueued,
 		}
 		if _, created, err := s.Create(e); err != nil || !created {
 			t.Fatalf("Create: created %v, %v", created, err)
@@ -95,7 +95,7 @@ func FuzzRoundTrip(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Manifest: %v", err)
 		}
-		if m.ID != e.ID || m.State != chunker.StateQueued || m.Error != "" || !bytes.Equal(m.Request, wantRequest) {
+		if m.ID != e.ID || m.State != api.StateQueued || m.Error != "" || !bytes.Equal(m.Request, wantRequest) {
 			t.Fatalf("manifest %+v", m)
 		}
 		if _, err := json.Marshal(m); err != nil {

@@ -14,7 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/request"
 )
 
@@ -46,7 +46,7 @@ type Export struct {
 	// a final state.
 	StartedAt  *time.Time `json:"startedAt"`
 	FinishedAt *time.Time `json:"finishedAt"`
-	State      string     `json:"state"`
+	State      api.State  `json:"state"`
 	Error      string     `json:"error"`
 	// Records and Bytes count what the recorded chunks hold; Chunks is
 	// how many there are, and so the next chunk's index.
@@ -68,9 +68,7 @@ type Export struct {
 }
 
 // Finished reports whether the export is in a final state.
-func (e *Export) Finished() bool {
-	return e.State == chunker.StateCompleted || e.State == chunker.StateFailed || e.State == chunker.StateCancelled
-}
+func (e *Export) Finished() bool { return e.State.Final() }
 
 // Store is an open checkpoint file. It is safe for concurrent use.
 type Store struct {
@@ -200,8 +198,8 @@ func (s *Store) List() ([]*Export, error) {
 
 // Chunks returns the recorded chunks of export id, in order; a
 // *CorruptError if one of them cannot be read back.
-func (s *Store) Chunks(id string) ([]chunker.Chunk, error) {
-	var out []chunker.Chunk
+func (s *Store) Chunks(id string) ([]api.Chunk, error) {
+	var out []api.Chunk
 	err := s.db.View(func(tx *bolt.Tx) (err error) {
 		out, err = getChunks(tx, id)
 		return err
@@ -209,12 +207,12 @@ func (s *Store) Chunks(id string) ([]chunker.Chunk, error) {
 	return out, err
 }
 
-func getChunks(tx *bolt.Tx, id string) ([]chunker.Chunk, error) {
+func getChunks(tx *bolt.Tx, id string) ([]api.Chunk, error) {
 	b, err := chunkBucket(tx, id)
 	if err != nil {
 		return nil, err
 	}
-	var out []chunker.Chunk
+	var out []api.Chunk
 	err = b.ForEach(func(k, v []byte) error {
 		c, bad := decodeChunk(id, k, v)
 		if bad != nil {
@@ -243,7 +241,7 @@ func chunkBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
 // chunk must be the next one in order. An export whose record cannot be
 // read back is refused with a *CorruptError, and its record is left as it
 // is.
-func (s *Store) Commit(id string, c chunker.Chunk, final bool, at time.Time) error {
+func (s *Store) Commit(id string, c api.Chunk, final bool, at time.Time) error {
 	return s.update(id, func(tx *bolt.Tx, e *Export) error {
 		if e.Finished() {
 			return fmt.Errorf("%w: export %s is %s", ErrState, id, e.State)
@@ -269,7 +267,7 @@ func (s *Store) Commit(id string, c chunker.Chunk, final bool, at time.Time) err
 			e.LastKey = c.LastKey
 		}
 		if final {
-			e.State, e.FinishedAt = chunker.StateCompleted, &at
+			e.State, e.FinishedAt = api.StateCompleted, &at
 		}
 		return nil
 	})
@@ -280,20 +278,20 @@ func (s *Store) Commit(id string, c chunker.Chunk, final bool, at time.Time) err
 // ones back to queued or running (resume). An export whose record cannot
 // be read back is refused with a *CorruptError, and its record is left as
 // it is.
-func (s *Store) SetState(id, state, msg string, at time.Time) error {
+func (s *Store) SetState(id string, state api.State, msg string, at time.Time) error {
 	return s.update(id, func(_ *bolt.Tx, e *Export) error {
-		if e.State == chunker.StateCompleted && state != chunker.StateCompleted {
+		if e.State == api.StateCompleted && state != api.StateCompleted {
 			return fmt.Errorf("%w: export %s is completed", ErrState, id)
 		}
 		switch state {
-		case chunker.StateRunning:
+		case api.StateRunning:
 			if e.StartedAt == nil {
 				e.StartedAt = &at
 			} else {
 				e.Resumes++ // after a stop, a failure or a crash
 			}
 			e.FinishedAt = nil
-		case chunker.StateQueued:
+		case api.StateQueued:
 			e.FinishedAt = nil
 		default:
 			e.FinishedAt = &at
@@ -330,8 +328,8 @@ func (s *Store) Delete(id string) error {
 // Export.Unreadable) is the placeholder's, and an export with an
 // unreadable chunk record gets a manifest that says failed, with the
 // chunk's error and no chunks, whatever its stored state.
-func (s *Store) Manifest(id string) (*chunker.Manifest, error) {
-	var m *chunker.Manifest
+func (s *Store) Manifest(id string) (*api.Manifest, error) {
+	var m *api.Manifest
 	err := s.db.View(func(tx *bolt.Tx) error {
 		e, err := getExport(tx, id)
 		if err != nil {
@@ -344,7 +342,7 @@ func (s *Store) Manifest(id string) (*chunker.Manifest, error) {
 		chunks, err := getChunks(tx, id)
 		if bad, ok := errors.AsType[*CorruptError](err); ok {
 			m = e.Manifest(nil)
-			m.State, m.Error = chunker.StateFailed, bad.status()
+			m.State, m.Error = api.StateFailed, bad.status()
 			return nil
 		}
 		if err != nil {
@@ -358,8 +356,8 @@ func (s *Store) Manifest(id string) (*chunker.Manifest, error) {
 
 // Manifest is the export's manifest with the given chunks (none for a
 // listing).
-func (e *Export) Manifest(chunks []chunker.Chunk) *chunker.Manifest {
-	return &chunker.Manifest{
+func (e *Export) Manifest(chunks []api.Chunk) *api.Manifest {
+	return &api.Manifest{
 		ID: e.ID, Request: e.Request, State: e.State,
 		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt,
 		Records: e.Records, Bytes: e.Bytes, Error: e.Error, Chunks: chunks,

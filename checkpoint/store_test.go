@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
@@ -80,12 +81,12 @@ func newExport(t testing.TB, reqID string) *checkpoint.Export {
 	}
 	return &checkpoint.Export{
 		ID: checkpoint.NewID(), RequestID: reqID, Request: json.RawMessage(`{"database":"app","collection":"tasks"}`),
-		Plan: *p, CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6e6, time.UTC), State: chunker.StateQueued,
+		Plan: *p, CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6e6, time.UTC), State: api.StateQueued,
 	}
 }
 
-func chunk(i int, records int64, last string) chunker.Chunk {
-	return chunker.Chunk{Index: i, Name: chunker.Name(i, "ndjson.zst"), Records: records, RawBytes: records * 10, Bytes: records,
+func chunk(i int, records int64, last string) api.Chunk {
+	return api.Chunk{Index: i, Name: chunker.Name(i, "ndjson.zst"), Records: records, RawBytes: records * 10, Bytes: records,
 		SHA256: "00", FirstKey: json.RawMessage(`{"_id":1}`), LastKey: json.RawMessage(last)}
 }
 
@@ -149,7 +150,7 @@ func TestCommitAdvancesResumePoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Now().UTC()
-	if err := s.SetState(e.ID, chunker.StateRunning, "", at); err != nil {
+	if err := s.SetState(e.ID, api.StateRunning, "", at); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Commit(e.ID, chunk(0, 100, `{"_id":100}`), false, at); err != nil {
@@ -165,7 +166,7 @@ func TestCommitAdvancesResumePoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := s.Get(e.ID)
-	if got.Chunks != 2 || got.Records != 150 || string(got.LastKey) != `{"_id":150}` || got.State != chunker.StateRunning {
+	if got.Chunks != 2 || got.Records != 150 || string(got.LastKey) != `{"_id":150}` || got.State != api.StateRunning {
 		t.Fatalf("after two commits: %+v", got)
 	}
 	// An empty final chunk (a footer) keeps the last key.
@@ -173,17 +174,17 @@ func TestCommitAdvancesResumePoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ = s.Get(e.ID)
-	if got.State != chunker.StateCompleted || got.FinishedAt == nil || string(got.LastKey) != `{"_id":150}` {
+	if got.State != api.StateCompleted || got.FinishedAt == nil || string(got.LastKey) != `{"_id":150}` {
 		t.Fatalf("after the final commit: %+v", got)
 	}
 	if err := s.Commit(e.ID, chunk(3, 1, `{"_id":151}`), false, at); !errors.Is(err, checkpoint.ErrState) {
 		t.Fatalf("commit after completion: %v", err)
 	}
-	if err := s.SetState(e.ID, chunker.StateRunning, "", at); !errors.Is(err, checkpoint.ErrState) {
+	if err := s.SetState(e.ID, api.StateRunning, "", at); !errors.Is(err, checkpoint.ErrState) {
 		t.Fatalf("completed export restarted: %v", err)
 	}
 	m, err := s.Manifest(e.ID)
-	if err != nil || len(m.Chunks) != 3 || m.Records != 150 || m.State != chunker.StateCompleted {
+	if err != nil || len(m.Chunks) != 3 || m.Records != 150 || m.State != api.StateCompleted {
 		t.Fatalf("manifest %+v %v", m, err)
 	}
 }
@@ -194,9 +195,9 @@ func TestStatesAndDelete(t *testing.T) {
 	s.Create(e)
 	at := time.Now().UTC()
 	steps := []struct {
-		state   string
+		state   api.State
 		resumes int
-	}{{chunker.StateRunning, 0}, {chunker.StateFailed, 0}, {chunker.StateRunning, 1}, {chunker.StateCancelled, 1}, {chunker.StateQueued, 1}, {chunker.StateRunning, 2}}
+	}{{api.StateRunning, 0}, {api.StateFailed, 0}, {api.StateRunning, 1}, {api.StateCancelled, 1}, {api.StateQueued, 1}, {api.StateRunning, 2}}
 	for _, st := range steps {
 		if err := s.SetState(e.ID, st.state, "because", at); err != nil {
 			t.Fatalf("to %s: %v", st.state, err)

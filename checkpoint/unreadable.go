@@ -6,9 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/exportd/exportd/api"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/exportd/exportd/chunker"
 )
 
 // errNoChunkBucket is the cause given for an export without its chunk
@@ -35,8 +34,8 @@ func decodeExport(k, v []byte) (*Export, *CorruptError) {
 }
 
 // decodeChunk reads chunk record v of export id, stored under key k.
-func decodeChunk(id string, k, v []byte) (chunker.Chunk, *CorruptError) {
-	var c chunker.Chunk
+func decodeChunk(id string, k, v []byte) (api.Chunk, *CorruptError) {
+	var c api.Chunk
 	if err := json.Unmarshal(v, &c); err != nil {
 		return c, &CorruptError{ID: id, Key: bytes.Clone(k), Chunk: true, Err: err}
 	}
@@ -46,7 +45,7 @@ func decodeChunk(id string, k, v []byte) (chunker.Chunk, *CorruptError) {
 // placeholder stands for the export whose record is bad (see
 // Export.Unreadable); bad.ID is an export id.
 func placeholder(tx *bolt.Tx, bad *CorruptError) *Export {
-	e := &Export{ID: bad.ID, State: chunker.StateFailed, Error: bad.status(), Unreadable: bad}
+	e := &Export{ID: bad.ID, State: api.StateFailed, Error: bad.status(), Unreadable: bad}
 	if keys := requestKeys(tx, bad.ID); len(keys) > 0 {
 		e.RequestID = string(keys[0])
 	}

@@ -11,8 +11,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 )
 
 // The store's buckets, as the file holds them.
@@ -73,7 +73,7 @@ func checkPlaceholder(t testing.TB, e *checkpoint.Export, id, requestID, cause s
 		t.Fatalf("export %s: no placeholder", id)
 	case e.ID != id || e.RequestID != requestID:
 		t.Fatalf("placeholder %s (requestId %q), want %s (%q)", e.ID, e.RequestID, id, requestID)
-	case e.State != chunker.StateFailed || !e.Finished():
+	case e.State != api.StateFailed || !e.Finished():
 		t.Fatalf("placeholder %s is %s, want failed", id, e.State)
 	case !strings.HasPrefix(e.Error, "checkpoint record unreadable: ") || !strings.Contains(e.Error, cause):
 		t.Fatalf("placeholder %s error %q, want \"checkpoint record unreadable: ...%s...\"", id, e.Error, cause)
@@ -122,7 +122,7 @@ func TestUnreadableRecords(t *testing.T) {
 		if _, created, err := s.Create(e); err != nil || !created {
 			t.Fatalf("create: %v", err)
 		}
-		if err := s.SetState(e.ID, chunker.StateRunning, "", at); err != nil {
+		if err := s.SetState(e.ID, api.StateRunning, "", at); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Commit(e.ID, chunk(0, 10, `{"_id":10}`), false, at); err != nil {
@@ -211,14 +211,14 @@ func TestUnreadableRecords(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Manifest: %v", err)
 			}
-			if m.ID != id || m.State != chunker.StateFailed || m.Error != got.Error || len(m.Chunks) != 0 {
+			if m.ID != id || m.State != api.StateFailed || m.Error != got.Error || len(m.Chunks) != 0 {
 				t.Fatalf("manifest %+v, want the placeholder's", m)
 			}
 			mustJSON(t, m)
 
 			wantCorrupt(t, "Commit", s.Commit(id, chunk(1, 5, `{"_id":15}`), true, at), id)
-			for _, state := range []string{chunker.StateQueued, chunker.StateRunning, chunker.StateFailed, chunker.StateCancelled} {
-				wantCorrupt(t, "SetState "+state, s.SetState(id, state, "operator", at), id)
+			for _, state := range []api.State{api.StateQueued, api.StateRunning, api.StateFailed, api.StateCancelled} {
+				wantCorrupt(t, "SetState "+string(state), s.SetState(id, state, "operator", at), id)
 			}
 		})
 	}
@@ -231,7 +231,7 @@ func TestUnreadableRecords(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Manifest: %v", err)
 		}
-		if m.State != chunker.StateFailed || !strings.HasPrefix(m.Error, "checkpoint record unreadable: chunk 0: ") || m.Chunks != nil || m.Records != 10 {
+		if m.State != api.StateFailed || !strings.HasPrefix(m.Error, "checkpoint record unreadable: chunk 0: ") || m.Chunks != nil || m.Records != 10 {
 			t.Fatalf("manifest with a corrupt chunk record: %+v", m)
 		}
 		mustJSON(t, m)
@@ -249,7 +249,7 @@ func TestUnreadableRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		m, err := s.Manifest(good.ID)
-		if err != nil || m.State != chunker.StateCompleted || len(m.Chunks) != 2 || m.Records != 15 {
+		if err != nil || m.State != api.StateCompleted || len(m.Chunks) != 2 || m.Records != 15 {
 			t.Fatalf("manifest %+v, %v", m, err)
 		}
 	})
@@ -345,7 +345,7 @@ func TestMissingChunkBucket(t *testing.T) {
 		return tx.Bucket(bucketChunks).DeleteBucket([]byte(e.ID))
 	})
 	m, err := s.Manifest(e.ID)
-	if err != nil || m.State != chunker.StateFailed || !strings.Contains(m.Error, "chunk bucket is missing") {
+	if err != nil || m.State != api.StateFailed || !strings.Contains(m.Error, "chunk bucket is missing") {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
 	wantCorrupt(t, "Commit", s.Commit(e.ID, chunk(0, 1, `{"_id":1}`), false, time.Now()), e.ID)

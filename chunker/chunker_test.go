@@ -15,6 +15,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 )
 
@@ -114,8 +115,8 @@ func TestManifestRoundTrip(t *testing.T) {
 		t.Fatalf("no manifest: %v", err)
 	}
 	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	m := &chunker.Manifest{ID: "x", State: chunker.StateRunning, CreatedAt: now, StartedAt: &now, Records: 3,
-		Chunks: []chunker.Chunk{{Index: 0, Name: chunker.Name(0, "ndjson"), Records: 3, FirstKey: []byte(`{"_id":1}`), LastKey: []byte(`{"_id":3}`)}}}
+	m := &api.Manifest{ID: "x", State: api.StateRunning, CreatedAt: now, StartedAt: &now, Records: 3,
+		Chunks: []api.Chunk{{Index: 0, Name: chunker.Name(0, "ndjson"), Records: 3, FirstKey: []byte(`{"_id":1}`), LastKey: []byte(`{"_id":3}`)}}}
 	if err := chunker.WriteManifest(dir, m); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	if err != nil || back.Records != 3 || len(back.Chunks) != 1 || !back.CreatedAt.Equal(now) {
 		t.Fatalf("ReadManifest = %+v, %v", back, err)
 	}
-	empty := &chunker.Manifest{ID: "y"}
+	empty := &api.Manifest{ID: "y"}
 	chunker.WriteManifest(dir, empty)
 	raw, _ := os.ReadFile(filepath.Join(dir, chunker.ManifestName))
 	if !bytes.Contains(raw, []byte(`"chunks": []`)) {

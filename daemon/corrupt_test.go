@@ -12,10 +12,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
-	"github.com/exportd/exportd/transport"
 )
 
 // logBuffer is a slog destination a test can read while the daemon writes.
@@ -51,7 +50,7 @@ func TestCorruptRecordIsolated(t *testing.T) {
 	if err := json.Unmarshal(body, &good); err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, events, good.ID, transport.EventCompleted)
+	waitEvent(t, events, good.ID, api.EventCompleted)
 	d.stop(t)
 
 	// Damage the file as a bug or a bad disk would: garbage under one id,
@@ -77,21 +76,24 @@ func TestCorruptRecordIsolated(t *testing.T) {
 	logs := &logBuffer{}
 	d2 := startDaemonWith(t, db.URI, data, nil, slog.New(slog.NewTextHandler(logs, nil)))
 	_, body = d2.request(t, "exports.list", `{}`)
-	var list []struct{ ID, State string }
+	var list []struct {
+		ID    string
+		State api.State
+	}
 	if err := json.Unmarshal(body, &list); err != nil {
 		t.Fatalf("list: %s", body)
 	}
-	states := map[string]string{}
+	states := map[string]api.State{}
 	for _, e := range list {
 		states[e.ID] = e.State
 	}
-	if states[good.ID] != chunker.StateCompleted || states[garbage] != chunker.StateFailed || states[tooDeep] != chunker.StateFailed {
+	if states[good.ID] != api.StateCompleted || states[garbage] != api.StateFailed || states[tooDeep] != api.StateFailed {
 		t.Fatalf("list = %s: want the good export completed and both bad ones failed", body)
 	}
 	for _, id := range []string{garbage, tooDeep} {
 		_, body := d2.request(t, "exports.status", `{"id": "`+id+`"}`)
-		var m chunker.Manifest
-		if err := json.Unmarshal(body, &m); err != nil || m.State != chunker.StateFailed || !strings.Contains(m.Error, "unreadable") {
+		var m api.Manifest
+		if err := json.Unmarshal(body, &m); err != nil || m.State != api.StateFailed || !strings.Contains(m.Error, "unreadable") {
 			t.Errorf("status of %s: %s", id, body)
 		}
 		if !strings.Contains(logs.String(), id) {

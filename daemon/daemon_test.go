@@ -20,10 +20,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/daemon"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
-	"github.com/exportd/exportd/transport"
 )
 
 const tasks = 3000
@@ -126,13 +125,13 @@ type startReply struct {
 // collector gathers progress events from NATS.
 type collector struct {
 	mu  sync.Mutex
-	evs []transport.Event
+	evs []api.Event
 }
 
-func (c *collector) last(id string) (transport.Event, int) {
+func (c *collector) last(id string) (api.Event, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var last transport.Event
+	var last api.Event
 	n := 0
 	for _, ev := range c.evs {
 		if ev.ExportID == id {
@@ -143,10 +142,10 @@ func (c *collector) last(id string) (transport.Event, int) {
 	return last, n
 }
 
-func (c *collector) of(id string) []transport.Event {
+func (c *collector) of(id string) []api.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []transport.Event
+	var out []api.Event
 	for _, ev := range c.evs {
 		if ev.ExportID == id {
 			out = append(out, ev)
@@ -159,7 +158,7 @@ func subscribe(t *testing.T, nc *nats.Conn) *collector {
 	t.Helper()
 	c := &collector{}
 	_, err := nc.Subscribe("exports.progress.>", func(m *nats.Msg) {
-		var ev transport.Event
+		var ev api.Event
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			t.Errorf("event: %v", err)
 			return
@@ -178,7 +177,7 @@ func subscribe(t *testing.T, nc *nats.Conn) *collector {
 	return c
 }
 
-func waitEvent(t *testing.T, c *collector, id string, names ...string) transport.Event {
+func waitEvent(t *testing.T, c *collector, id string, names ...string) api.Event {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -243,7 +242,7 @@ func TestOldServiceRequestEndToEnd(t *testing.T) {
 	if rep2.ID != rep.ID {
 		t.Fatalf("same requestId, two exports: %s and %s", rep.ID, rep2.ID)
 	}
-	waitEvent(t, events, rep.ID, transport.EventCompleted)
+	waitEvent(t, events, rep.ID, api.EventCompleted)
 
 	// Events: every kind, in order, seq increasing by one.
 	evs := events.of(rep.ID)
@@ -254,7 +253,7 @@ func TestOldServiceRequestEndToEnd(t *testing.T) {
 		}
 		seen[ev.Event]++
 	}
-	for _, name := range []string{transport.EventQueued, transport.EventFetching, transport.EventFileGeneration, transport.EventFinalizing, transport.EventCompleted} {
+	for _, name := range []string{api.EventQueued, api.EventFetching, api.EventFileGeneration, api.EventFinalizing, api.EventCompleted} {
 		if seen[name] == 0 {
 			t.Errorf("no %s event (saw %v)", name, seen)
 		}
@@ -299,9 +298,9 @@ func TestOldServiceRequestEndToEnd(t *testing.T) {
 
 	// Status over NATS is the manifest; ranges over HTTP.
 	_, st := d.request(t, "exports.status", map[string]string{"id": rep.ID})
-	var m chunker.Manifest
+	var m api.Manifest
 	json.Unmarshal(st, &m)
-	if m.State != chunker.StateCompleted || int(m.Records) != len(want) || len(m.Chunks) < 2 {
+	if m.State != api.StateCompleted || int(m.Records) != len(want) || len(m.Chunks) < 2 {
 		t.Fatalf("status: %s", st)
 	}
 	resp, part := get(t, rep.DataURL, map[string]string{"Range": "bytes=100-4099"})
@@ -355,9 +354,9 @@ func TestErrorsOverNATS(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		_, st := d.request(t, "exports.status", map[string]string{"id": rep.ID})
-		var m chunker.Manifest
+		var m api.Manifest
 		json.Unmarshal(st, &m)
-		if m.State == chunker.StateCompleted {
+		if m.State == api.StateCompleted {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -380,13 +379,13 @@ func TestChunkWhileRunning(t *testing.T) {
 	_, body := d.request(t, "exports.start", `{"database": "app", "collection": "tasks", "chunkRecords": 100, "batchSize": 20, "sort": {"createdAt": -1}}`)
 	var rep startReply
 	json.Unmarshal(body, &rep)
-	waitEvent(t, events, rep.ID, transport.EventFileGeneration)
+	waitEvent(t, events, rep.ID, api.EventFileGeneration)
 	base := d.addrs.Public + "/exports/" + rep.ID
 	resp, chunk := get(t, base+"/chunks/0", nil)
 	_, st := get(t, base, nil)
-	var m chunker.Manifest
+	var m api.Manifest
 	json.Unmarshal(st, &m)
-	if m.State != chunker.StateRunning {
+	if m.State != api.StateRunning {
 		t.Fatalf("the export was %s when its first chunk was fetched; the test needs it running", m.State)
 	}
 	if resp, _ := get(t, base+"/data", nil); resp.StatusCode != http.StatusConflict {
@@ -400,5 +399,5 @@ func TestChunkWhileRunning(t *testing.T) {
 	if err != nil || bytes.Count(plain, []byte("\n")) != 100 {
 		t.Fatalf("chunk 0: %d lines, %v", bytes.Count(plain, []byte("\n")), err)
 	}
-	waitEvent(t, events, rep.ID, transport.EventCompleted)
+	waitEvent(t, events, rep.ID, api.EventCompleted)
 }

@@ -12,11 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/daemon"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
-	"github.com/exportd/exportd/transport"
 )
 
 const (
@@ -58,7 +57,7 @@ func TestHostileRequests(t *testing.T) {
 	if err := json.Unmarshal(body, &good); err != nil || good.ID == "" {
 		t.Fatalf("start: %s", body)
 	}
-	waitEvent(t, events, good.ID, transport.EventCompleted)
+	waitEvent(t, events, good.ID, api.EventCompleted)
 
 	var count tally
 	big := strings.Repeat("x", 900<<10)
@@ -245,7 +244,7 @@ func TestHostileRequests(t *testing.T) {
 	d2 := startDaemonWith(t, db.URI, data, secure, slog.New(slog.DiscardHandler))
 	_, body = d2.request(t, "exports.list", `{}`)
 	var list []struct{ ID, State string }
-	if err := json.Unmarshal(body, &list); err != nil || len(list) != 1 || list[0].ID != good.ID || list[0].State != chunker.StateCompleted {
+	if err := json.Unmarshal(body, &list); err != nil || len(list) != 1 || list[0].ID != good.ID || list[0].State != string(api.StateCompleted) {
 		t.Fatalf("after a restart, list = %s", body)
 	}
 }

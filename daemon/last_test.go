@@ -5,8 +5,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
-	"github.com/exportd/exportd/transport"
 )
 
 // TestLateSubscriberCatchesUp: a subscriber that was not there when an
@@ -23,7 +23,7 @@ func TestLateSubscriberCatchesUp(t *testing.T) {
 	if err := json.Unmarshal(body, &rep); err != nil {
 		t.Fatal(err)
 	}
-	done := waitEvent(t, early, rep.ID, transport.EventCompleted)
+	done := waitEvent(t, early, rep.ID, api.EventCompleted)
 
 	last := func(d *daemonUnderTest, body string, v any) {
 		t.Helper()
@@ -32,12 +32,12 @@ func TestLateSubscriberCatchesUp(t *testing.T) {
 			t.Fatalf("exports.last %s: %s", body, data)
 		}
 	}
-	var ev transport.Event
+	var ev api.Event
 	last(d, `{"id": "`+rep.ID+`"}`, &ev)
-	if ev.Event != transport.EventCompleted || ev.Seq != done.Seq || ev.Records != 300 || ev.Chunks != 3 {
+	if ev.Event != api.EventCompleted || ev.Seq != done.Seq || ev.Records != 300 || ev.Chunks != 3 {
 		t.Fatalf("last = %+v, want the export-completed a subscriber got (seq %d)", ev, done.Seq)
 	}
-	var all []transport.Event
+	var all []api.Event
 	last(d, `{}`, &all)
 	if len(all) != 1 || all[0].Seq != done.Seq {
 		t.Fatalf("last of all = %+v", all)
@@ -46,7 +46,7 @@ func TestLateSubscriberCatchesUp(t *testing.T) {
 	d.stop(t)
 	d2 := startDaemonWith(t, db.URI, data, nil, slog.New(slog.DiscardHandler))
 	last(d2, `{"id": "`+rep.ID+`"}`, &ev)
-	if ev.Event != transport.EventCompleted || ev.Seq != 0 || ev.Records != 300 || ev.Chunks != 3 || ev.Time.IsZero() {
+	if ev.Event != api.EventCompleted || ev.Seq != 0 || ev.Records != 300 || ev.Chunks != 3 || ev.Time.IsZero() {
 		t.Fatalf("after a restart, last = %+v, want export-completed from the manifest with seq 0", ev)
 	}
 }

@@ -8,16 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 	"github.com/exportd/exportd/runner"
-	"github.com/exportd/exportd/transport"
 )
 
 // storeExport records an export of req in state, as an earlier daemon
 // without the allow-list would have.
-func storeExport(t *testing.T, store *checkpoint.Store, req, state string) string {
+func storeExport(t *testing.T, store *checkpoint.Store, req string, state api.State) string {
 	t.Helper()
 	r, err := request.Decode([]byte(req))
 	if err != nil {
@@ -45,29 +44,29 @@ func TestAllowListEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := `{"database": "app", "collection": "other"}`
-	running := storeExport(t, store, other, chunker.StateRunning)
-	queued := storeExport(t, store, other, chunker.StateQueued)
-	cancelled := storeExport(t, store, other, chunker.StateCancelled)
-	allowed := storeExport(t, store, `{"database": "app", "collection": "tasks", "chunkRecords": 1000}`, chunker.StateQueued)
+	running := storeExport(t, store, other, api.StateRunning)
+	queued := storeExport(t, store, other, api.StateQueued)
+	cancelled := storeExport(t, store, other, api.StateCancelled)
+	allowed := storeExport(t, store, `{"database": "app", "collection": "tasks", "chunkRecords": 1000}`, api.StateQueued)
 	if err := store.Close(); err != nil {
 		t.Fatal(err)
 	}
 
 	f := start(t, data, runner.Config{QueueSize: 10, Allow: []string{"app.tasks"}})
-	if m := f.wait(t, allowed, chunker.StateCompleted); m.Records != tasks {
+	if m := f.wait(t, allowed, api.StateCompleted); m.Records != tasks {
 		t.Fatalf("allowed export: %d records, want %d", m.Records, tasks)
 	}
 	for _, id := range []string{running, queued, cancelled} {
-		if _, err := f.r.Status(id); !errors.Is(err, transport.ErrForbidden) {
+		if _, err := f.r.Status(id); !errors.Is(err, api.ErrForbidden) {
 			t.Errorf("status %s: err = %v, want ErrForbidden", id, err)
 		}
-		if _, err := f.r.Cancel(id); !errors.Is(err, transport.ErrForbidden) {
+		if _, err := f.r.Cancel(id); !errors.Is(err, api.ErrForbidden) {
 			t.Errorf("cancel %s: err = %v, want ErrForbidden", id, err)
 		}
-		if _, err := f.r.Resume(id); !errors.Is(err, transport.ErrForbidden) {
+		if _, err := f.r.Resume(id); !errors.Is(err, api.ErrForbidden) {
 			t.Errorf("resume %s: err = %v, want ErrForbidden", id, err)
 		}
-		if err := f.r.Delete(id); !errors.Is(err, transport.ErrForbidden) {
+		if err := f.r.Delete(id); !errors.Is(err, api.ErrForbidden) {
 			t.Errorf("delete %s: err = %v, want ErrForbidden", id, err)
 		}
 		if _, err := f.r.Dir(id); err != nil {
@@ -105,12 +104,12 @@ func TestAllowListAfterProfile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("profile request refused: %v", err)
 	}
-	f.wait(t, m.ID, chunker.StateCompleted)
+	f.wait(t, m.ID, api.StateCompleted)
 
 	g := start(t, t.TempDir(), runner.Config{QueueSize: 10, Allow: []string{"reports.*"}, Profiles: profiles})
 	_, err = g.r.Start(context.Background(), json.RawMessage(`{"profile": "tasks", "format": "csv"}`))
 	var fe *request.FieldError
-	if !errors.Is(err, transport.ErrForbidden) || !errors.As(err, &fe) || fe.Field != "database" {
+	if !errors.Is(err, api.ErrForbidden) || !errors.As(err, &fe) || fe.Field != "database" {
 		t.Fatalf("profile request outside the allow-list: err = %v, want ErrForbidden naming database", err)
 	}
 }
@@ -122,7 +121,7 @@ func TestReservedDatabases(t *testing.T) {
 	for _, db := range []string{"admin", "config", "local"} {
 		_, err := f.r.Start(context.Background(), json.RawMessage(`{"database": "`+db+`", "collection": "startup_log"}`))
 		var fe *request.FieldError
-		if !errors.Is(err, transport.ErrForbidden) || !errors.As(err, &fe) || fe.Field != "database" {
+		if !errors.Is(err, api.ErrForbidden) || !errors.As(err, &fe) || fe.Field != "database" {
 			t.Errorf("%s: err = %v, want ErrForbidden naming database", db, err)
 		}
 	}
@@ -131,5 +130,5 @@ func TestReservedDatabases(t *testing.T) {
 	if err != nil {
 		t.Fatalf("local named in the allow-list: %v", err)
 	}
-	g.wait(t, m.ID, chunker.StateCompleted)
+	g.wait(t, m.ID, api.StateCompleted)
 }

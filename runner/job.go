@@ -6,10 +6,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/pipeline"
-	"github.com/exportd/exportd/transport"
 )
 
 // active is a running export: how to stop it, and when it has stopped
@@ -46,7 +45,7 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 
 	log := r.log.With("export", id)
 	if e.StartedAt != nil {
-		r.emit(transport.Event{Event: transport.EventResumed, ExportID: id, Records: e.Records, Bytes: e.Bytes, Chunks: e.Chunks})
+		r.emit(api.Event{Event: api.EventResumed, ExportID: id, Records: e.Records, Bytes: e.Bytes, Chunks: e.Chunks})
 	}
 	stats := new(pipeline.Stats)
 	base := struct{ records, bytes int64 }{e.Records, e.Bytes}
@@ -62,9 +61,9 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 		}()
 	}
 	begin := time.Now()
-	event := func(name string) transport.Event {
+	event := func(name string) api.Event {
 		records := base.records + stats.Records.Load()
-		ev := transport.Event{Event: name, ExportID: id, Records: records,
+		ev := api.Event{Event: name, ExportID: id, Records: records,
 			Bytes: base.bytes + stats.Bytes.Load(), Chunks: e.Chunks + int(stats.Chunks.Load())}
 		if secs := time.Since(begin).Seconds(); secs > 0 {
 			ev.Rate = float64(stats.Records.Load()) / secs
@@ -81,7 +80,7 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 		totalMu.Unlock()
 		return ev
 	}
-	r.emit(event(transport.EventFetching))
+	r.emit(event(api.EventFetching))
 
 	// export-processing every progressEvery records, checked a few times
 	// a second.
@@ -97,7 +96,7 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 			case <-t.C:
 				if n := stats.Records.Load(); n/every > last/every {
 					last = n
-					r.emit(event(transport.EventProcessing))
+					r.emit(event(api.EventProcessing))
 				}
 			case <-stop:
 				return
@@ -108,7 +107,7 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 	env := *r.cfg.Env
 	env.Logger = log
 	chunkStart := time.Now()
-	env.OnChunk = func(c chunker.Chunk) {
+	env.OnChunk = func(c api.Chunk) {
 		now := time.Now()
 		if r.metrics.SealLatency != nil {
 			r.metrics.SealLatency(now.Sub(chunkStart))
@@ -117,7 +116,7 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 		if r.metrics.Exported != nil {
 			r.metrics.Exported(c.Records, c.Bytes)
 		}
-		ev := event(transport.EventFileGeneration)
+		ev := event(api.EventFileGeneration)
 		ev.Chunk = &c
 		r.emit(ev)
 	}
@@ -128,32 +127,32 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 
 	switch {
 	case err == nil:
-		r.emit(event(transport.EventFinalizing))
-		r.emit(event(transport.EventCompleted))
-		r.metrics.finished(chunker.StateCompleted)
+		r.emit(event(api.EventFinalizing))
+		r.emit(event(api.EventCompleted))
+		r.metrics.finished(api.StateCompleted)
 		log.Info("export completed", "records", base.records+stats.Sealed.Load(), "took", time.Since(begin))
 	case errors.Is(context.Cause(jctx), errCancelled):
-		if err := r.finish(id, chunker.StateCancelled, "cancelled"); err != nil && !errors.Is(err, transport.ErrState) {
+		if err := r.finish(id, api.StateCancelled, "cancelled"); err != nil && !errors.Is(err, api.ErrState) {
 			log.Error("record cancel", "err", err)
 		}
-		r.emit(event(transport.EventCancelled))
-		r.metrics.finished(chunker.StateCancelled)
+		r.emit(event(api.EventCancelled))
+		r.metrics.finished(api.StateCancelled)
 	case jctx.Err() != nil:
 		// Shutdown: the export stays running in the checkpoint and is
 		// resumed at the next start.
 		log.Info("export stopped for shutdown; it resumes at the next start", "records", base.records+stats.Sealed.Load())
 	default:
-		ev := event(transport.EventFailed)
+		ev := event(api.EventFailed)
 		ev.Error = err.Error()
 		r.emit(ev)
-		r.metrics.finished(chunker.StateFailed)
+		r.metrics.finished(api.StateFailed)
 		log.Error("export failed", "err", err)
 	}
 }
 
 // emit stamps an event with its time and hands it on; the publisher numbers
 // each export's events as it sends them.
-func (r *Runner) emit(ev transport.Event) {
+func (r *Runner) emit(ev api.Event) {
 	if r.cfg.Events == nil {
 		return
 	}

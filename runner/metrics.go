@@ -1,6 +1,10 @@
 package runner
 
-import "time"
+import (
+	"time"
+
+	"github.com/exportd/exportd/api"
+)
 
 // Metrics are the hooks through which the runner reports to the metrics
 // registry; a nil hook is skipped.
@@ -13,7 +17,7 @@ type Metrics struct {
 	// its commit.
 	SealLatency func(d time.Duration)
 	// Finished is told each export that reaches a final state.
-	Finished func(state string)
+	Finished func(state api.State)
 }
 
 // SetMetrics installs the metrics hooks; call it before Run.
@@ -30,7 +34,7 @@ func (m *Metrics) queueDepth(n int) {
 	}
 }
 
-func (m *Metrics) finished(state string) {
+func (m *Metrics) finished(state api.State) {
 	if m.Finished != nil {
 		m.Finished(state)
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
@@ -58,13 +58,13 @@ func BenchmarkProgressCost(b *testing.B) {
 				pub    *transport.Publisher
 				sub    *nats.Subscription
 				subNC  *nats.Conn
-				events func(transport.Event)
+				events func(api.Event)
 			)
 			if progress {
 				srv := progressBenchServer(b)
 				subNC = progressBenchConn(b, srv)
 				var err error
-				if sub, err = subNC.SubscribeSync(transport.ProgressSubject("", ">")); err != nil {
+				if sub, err = subNC.SubscribeSync(api.ProgressSubject("", ">")); err != nil {
 					b.Fatal(err)
 				}
 				if err := sub.SetPendingLimits(-1, -1); err != nil {
@@ -82,7 +82,7 @@ func BenchmarkProgressCost(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			finished := make(chan string, 1)
+			finished := make(chan api.State, 1)
 			r, err := runner.New(runner.Config{
 				Env: &export.Env{
 					Store: store, Client: db,
@@ -96,7 +96,7 @@ func BenchmarkProgressCost(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			r.SetMetrics(runner.Metrics{Finished: func(state string) { finished <- state }})
+			r.SetMetrics(runner.Metrics{Finished: func(state api.State) { finished <- state }})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
@@ -114,7 +114,7 @@ func BenchmarkProgressCost(b *testing.B) {
 				}
 				select {
 				case state := <-finished:
-					if state != chunker.StateCompleted {
+					if state != api.StateCompleted {
 						b.Fatalf("export %s ended %s", m.ID, state)
 					}
 				case <-time.After(5 * time.Minute):
@@ -185,7 +185,7 @@ func progressBenchCheck(b *testing.B, r *runner.Runner, id string) int64 {
 	for _, c := range m.Chunks {
 		sum += c.Records
 	}
-	if m.State != chunker.StateCompleted || m.Records != progressBenchDocs || sum != m.Records ||
+	if m.State != api.StateCompleted || m.Records != progressBenchDocs || sum != m.Records ||
 		len(m.Chunks) != progressBenchDocs/progressBenchChunk {
 		b.Fatalf("export %s: %s, %d records (%d in %d chunks), want %d in %d chunks",
 			id, m.State, m.Records, sum, len(m.Chunks), progressBenchDocs, progressBenchDocs/progressBenchChunk)
@@ -205,7 +205,7 @@ func progressBenchReceived(b *testing.B, nc *nats.Conn, sub *nats.Subscription, 
 	type seen struct {
 		seq    int64
 		chunks int
-		last   transport.Event
+		last   api.Event
 	}
 	got := map[string]*seen{}
 	for n := range sent {
@@ -213,7 +213,7 @@ func progressBenchReceived(b *testing.B, nc *nats.Conn, sub *nats.Subscription, 
 		if err != nil {
 			b.Fatalf("event %d of %d: %v", n+1, sent, err)
 		}
-		var ev transport.Event
+		var ev api.Event
 		if err := json.Unmarshal(msg.Data, &ev); err != nil {
 			b.Fatalf("event %q: %v", msg.Data, err)
 		}
@@ -222,11 +222,11 @@ func progressBenchReceived(b *testing.B, nc *nats.Conn, sub *nats.Subscription, 
 			s = &seen{}
 			got[ev.ExportID] = s
 		}
-		if msg.Subject != transport.ProgressSubject("", ev.ExportID) || ev.Seq != s.seq+1 {
+		if msg.Subject != api.ProgressSubject("", ev.ExportID) || ev.Seq != s.seq+1 {
 			b.Fatalf("event %s seq %d on %s after seq %d", ev.Event, ev.Seq, msg.Subject, s.seq)
 		}
 		s.seq = ev.Seq
-		if ev.Event == transport.EventFileGeneration {
+		if ev.Event == api.EventFileGeneration {
 			s.chunks++
 		}
 		s.last = ev
@@ -238,7 +238,7 @@ func progressBenchReceived(b *testing.B, nc *nats.Conn, sub *nats.Subscription, 
 		b.Fatalf("events of %d exports, want %d", len(got), exports)
 	}
 	for id, s := range got {
-		if s.chunks != progressBenchDocs/progressBenchChunk || s.last.Event != transport.EventCompleted || s.last.Records != progressBenchDocs {
+		if s.chunks != progressBenchDocs/progressBenchChunk || s.last.Event != api.EventCompleted || s.last.Records != progressBenchDocs {
 			b.Fatalf("export %s: %d file-generation events, last %s with %d records", id, s.chunks, s.last.Event, s.last.Records)
 		}
 	}

@@ -14,11 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/request"
-	"github.com/exportd/exportd/transport"
 )
 
 // Config configures a Runner.
@@ -40,14 +40,14 @@ type Config struct {
 	// Grace bounds how long a shutdown waits for running exports to stop.
 	Grace time.Duration
 	// Events receives progress events; nil drops them.
-	Events func(transport.Event)
+	Events func(api.Event)
 	// CountTotal asks the database for a total when it is cheap.
 	CountTotal bool
 	Logger     *slog.Logger
 }
 
 // Runner runs exports. Its methods are safe for concurrent use; it
-// implements transport.Exports.
+// implements api.Exports.
 type Runner struct {
 	cfg   Config
 	store *checkpoint.Store
@@ -100,7 +100,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	for _, e := range exports {
-		if e.State != chunker.StateRunning && e.State != chunker.StateQueued {
+		if e.State != api.StateRunning && e.State != api.StateQueued {
 			continue
 		}
 		if err := r.allowedExport(e); err != nil {
@@ -109,7 +109,7 @@ func New(cfg Config) (*Runner, error) {
 			continue
 		}
 		r.enqueue(e.ID)
-		if e.State == chunker.StateRunning {
+		if e.State == api.StateRunning {
 			r.log.Info("resuming export after restart", "export", e.ID, "records", e.Records)
 		}
 	}
@@ -205,13 +205,13 @@ func (r *Runner) enqueue(id string) {
 // Dir is the directory of export id.
 func (r *Runner) Dir(id string) (string, error) {
 	if !checkpoint.ValidID(id) {
-		return "", fmt.Errorf("%w: %q", transport.ErrNotFound, id)
+		return "", fmt.Errorf("%w: %q", api.ErrNotFound, id)
 	}
 	return filepath.Join(r.cfg.DataDir, "exports", id), nil
 }
 
-// Start accepts a request: see transport.Exports.
-func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*chunker.Manifest, error) {
+// Start accepts a request: see api.Exports.
+func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*api.Manifest, error) {
 	req, err := request.Decode(raw)
 	if err != nil {
 		return nil, err
@@ -229,11 +229,11 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*chunker.Manifes
 	closed := r.closed
 	r.mu.Unlock()
 	if closed {
-		return nil, fmt.Errorf("%w: shutting down", transport.ErrBusy)
+		return nil, fmt.Errorf("%w: shutting down", api.ErrBusy)
 	}
 	e := &checkpoint.Export{
 		ID: checkpoint.NewID(), RequestID: req.RequestID, Request: compactJSON(raw), Plan: *plan,
-		CreatedAt: time.Now().UTC().Truncate(time.Millisecond), State: chunker.StateQueued,
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond), State: api.StateQueued,
 	}
 	if full && req.RequestID != "" {
 		// A repeated request is answered even when the queue is full.
@@ -242,7 +242,7 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*chunker.Manifes
 		}
 	}
 	if full {
-		return nil, fmt.Errorf("%w: %d running, %d queued", transport.ErrBusy, r.cfg.MaxConcurrent, r.cfg.QueueSize)
+		return nil, fmt.Errorf("%w: %d running, %d queued", api.ErrBusy, r.cfg.MaxConcurrent, r.cfg.QueueSize)
 	}
 	got, created, err := r.store.Create(e)
 	if err != nil {
@@ -259,7 +259,7 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*chunker.Manifes
 	if err != nil {
 		return nil, err
 	}
-	r.emit(transport.Event{Event: transport.EventQueued, ExportID: e.ID})
+	r.emit(api.Event{Event: api.EventQueued, ExportID: e.ID})
 	r.enqueue(e.ID)
 	return m, nil
 }
@@ -270,7 +270,7 @@ var reserved = map[string]bool{"admin": true, "config": true, "local": true}
 
 // allowed checks a requested namespace against the allow-list. A refusal
 // is a *request.FieldError naming database or collection that also
-// matches transport.ErrForbidden.
+// matches api.ErrForbidden.
 func (r *Runner) allowed(db, coll string) error {
 	named := func(ns string) bool {
 		d, c, _ := strings.Cut(ns, ".")
@@ -290,7 +290,7 @@ func (r *Runner) allowed(db, coll string) error {
 }
 
 func forbidden(field, msg string) error {
-	return fmt.Errorf("%w: %w", transport.ErrForbidden, &request.FieldError{Field: field, Message: msg})
+	return fmt.Errorf("%w: %w", api.ErrForbidden, &request.FieldError{Field: field, Message: msg})
 }
 
 // allowedExport checks a stored export's namespace against the allow-list,
@@ -300,13 +300,13 @@ func (r *Runner) allowedExport(e *checkpoint.Export) error {
 		return nil // its namespace is unknown; it shows as failed, to be deleted
 	}
 	if r.allowed(e.Plan.Database, e.Plan.Collection) != nil {
-		return fmt.Errorf("%w: export %s reads %s.%s, which the allow-list does not name", transport.ErrForbidden, e.ID, e.Plan.Database, e.Plan.Collection)
+		return fmt.Errorf("%w: export %s reads %s.%s, which the allow-list does not name", api.ErrForbidden, e.ID, e.Plan.Database, e.Plan.Collection)
 	}
 	return nil
 }
 
 // Status returns the manifest of export id.
-func (r *Runner) Status(id string) (*chunker.Manifest, error) {
+func (r *Runner) Status(id string) (*api.Manifest, error) {
 	if _, err := r.get(id); err != nil {
 		return nil, err
 	}
@@ -315,12 +315,12 @@ func (r *Runner) Status(id string) (*chunker.Manifest, error) {
 }
 
 // List returns the exports, oldest first, those in state when not empty.
-func (r *Runner) List(state string) ([]*chunker.Manifest, error) {
+func (r *Runner) List(state api.State) ([]*api.Manifest, error) {
 	all, err := r.store.List()
 	if err != nil {
 		return nil, err
 	}
-	out := []*chunker.Manifest{}
+	out := []*api.Manifest{}
 	for _, e := range all {
 		if state != "" && e.State != state || r.allowedExport(e) != nil {
 			continue
@@ -331,13 +331,13 @@ func (r *Runner) List(state string) ([]*chunker.Manifest, error) {
 }
 
 // Cancel stops a queued or running export.
-func (r *Runner) Cancel(id string) (*chunker.Manifest, error) {
+func (r *Runner) Cancel(id string) (*api.Manifest, error) {
 	e, err := r.get(id)
 	if err != nil {
 		return nil, err
 	}
 	if e.Finished() {
-		return nil, fmt.Errorf("%w: export %s is %s", transport.ErrState, id, e.State)
+		return nil, fmt.Errorf("%w: export %s is %s", api.ErrState, id, e.State)
 	}
 	r.mu.Lock()
 	a, running := r.running[id]
@@ -348,10 +348,10 @@ func (r *Runner) Cancel(id string) (*chunker.Manifest, error) {
 	}
 	r.mu.Unlock()
 	if !running {
-		if err := r.finish(id, chunker.StateCancelled, "cancelled"); err != nil {
+		if err := r.finish(id, api.StateCancelled, "cancelled"); err != nil {
 			return nil, err
 		}
-		r.emit(transport.Event{Event: transport.EventCancelled, ExportID: id})
+		r.emit(api.Event{Event: api.EventCancelled, ExportID: id})
 		return r.Status(id)
 	}
 	// The worker records the cancel once the export has stopped.
@@ -363,21 +363,21 @@ func (r *Runner) Cancel(id string) (*chunker.Manifest, error) {
 }
 
 // Resume queues a failed or cancelled export again.
-func (r *Runner) Resume(id string) (*chunker.Manifest, error) {
+func (r *Runner) Resume(id string) (*api.Manifest, error) {
 	e, err := r.get(id)
 	if err != nil {
 		return nil, err
 	}
-	if e.State != chunker.StateFailed && e.State != chunker.StateCancelled {
-		return nil, fmt.Errorf("%w: export %s is %s; only failed or cancelled exports resume", transport.ErrState, id, e.State)
+	if e.State != api.StateFailed && e.State != api.StateCancelled {
+		return nil, fmt.Errorf("%w: export %s is %s; only failed or cancelled exports resume", api.ErrState, id, e.State)
 	}
-	if err := r.store.SetState(id, chunker.StateQueued, "", time.Now().UTC()); err != nil {
+	if err := r.store.SetState(id, api.StateQueued, "", time.Now().UTC()); err != nil {
 		return nil, mapErr(err)
 	}
 	if _, err := r.writeManifest(id); err != nil {
 		return nil, err
 	}
-	r.emit(transport.Event{Event: transport.EventQueued, ExportID: id})
+	r.emit(api.Event{Event: api.EventQueued, ExportID: id})
 	r.enqueue(id)
 	return r.Status(id)
 }
@@ -395,7 +395,7 @@ func (r *Runner) Delete(id string) error {
 func (r *Runner) remove(e *checkpoint.Export) error {
 	id := e.ID
 	if !e.Finished() {
-		if _, err := r.Cancel(id); err != nil && !errors.Is(err, transport.ErrState) {
+		if _, err := r.Cancel(id); err != nil && !errors.Is(err, api.ErrState) {
 			return err
 		}
 	}
@@ -409,7 +409,7 @@ func (r *Runner) remove(e *checkpoint.Export) error {
 // get returns export id if it exists and its namespace is allowed.
 func (r *Runner) get(id string) (*checkpoint.Export, error) {
 	if !checkpoint.ValidID(id) {
-		return nil, fmt.Errorf("%w: %q", transport.ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %q", api.ErrNotFound, id)
 	}
 	e, err := r.store.Get(id)
 	if err != nil {
@@ -442,7 +442,7 @@ func (r *Runner) expire(now time.Time) {
 	}
 }
 
-func (r *Runner) finish(id, state, msg string) error {
+func (r *Runner) finish(id string, state api.State, msg string) error {
 	if err := r.store.SetState(id, state, msg, time.Now().UTC()); err != nil {
 		return mapErr(err)
 	}
@@ -450,7 +450,7 @@ func (r *Runner) finish(id, state, msg string) error {
 	return err
 }
 
-func (r *Runner) writeManifest(id string) (*chunker.Manifest, error) {
+func (r *Runner) writeManifest(id string) (*api.Manifest, error) {
 	m, err := r.store.Manifest(id)
 	if err != nil {
 		return nil, mapErr(err)
@@ -459,18 +459,14 @@ func (r *Runner) writeManifest(id string) (*chunker.Manifest, error) {
 	return m, chunker.WriteManifest(dir, m)
 }
 
-// mapErr turns checkpoint errors into the transport's.
+// mapErr gives the store's errors the service's meaning: its ErrNotFound
+// and ErrState are api's already; an unreadable record is a conflict.
 func mapErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, checkpoint.ErrNotFound):
-		return fmt.Errorf("%w: %w", transport.ErrNotFound, err)
-	case errors.Is(err, checkpoint.ErrState), errors.Is(err, checkpoint.ErrCorrupt):
+	if errors.Is(err, checkpoint.ErrCorrupt) && !errors.Is(err, api.ErrState) {
 		// An unreadable record can only be deleted.
-		return fmt.Errorf("%w: %w", transport.ErrState, err)
+		return fmt.Errorf("%w: %w", api.ErrState, err)
 	}
-	return err
+	return err // the store's ErrNotFound and ErrState are the service's
 }
 
 func compactJSON(raw json.RawMessage) json.RawMessage {

@@ -15,14 +15,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
 	"github.com/exportd/exportd/request"
 	"github.com/exportd/exportd/runner"
-	"github.com/exportd/exportd/transport"
 )
 
 const tasks = 4000
@@ -68,19 +67,19 @@ func client(t *testing.T) *mongo.Client {
 
 type events struct {
 	mu  sync.Mutex
-	all []transport.Event
+	all []api.Event
 }
 
-func (e *events) add(ev transport.Event) {
+func (e *events) add(ev api.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.all = append(e.all, ev)
 }
 
-func (e *events) of(id string) []transport.Event {
+func (e *events) of(id string) []api.Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var out []transport.Event
+	var out []api.Event
 	for _, ev := range e.all {
 		if ev.ExportID == id {
 			out = append(out, ev)
@@ -145,7 +144,7 @@ func (f *fixture) stop(t *testing.T) {
 	f.cancel = nil
 }
 
-func (f *fixture) wait(t *testing.T, id string, states ...string) *chunker.Manifest {
+func (f *fixture) wait(t *testing.T, id string, states ...api.State) *api.Manifest {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -175,7 +174,7 @@ func TestStartEventsAndIdempotency(t *testing.T) {
 	if err != nil || again.ID != m.ID {
 		t.Fatalf("same requestId: %v, %v", again, err)
 	}
-	done := f.wait(t, m.ID, chunker.StateCompleted)
+	done := f.wait(t, m.ID, api.StateCompleted)
 	if done.Records != tasks || len(done.Chunks) != tasks/1000 {
 		t.Fatalf("completed with %d records in %d chunks", done.Records, len(done.Chunks))
 	}
@@ -184,10 +183,10 @@ func TestStartEventsAndIdempotency(t *testing.T) {
 		t.Fatalf("%d exports for one requestId", len(list))
 	}
 	// The events of the end follow the checkpoint's completion.
-	var evs []transport.Event
+	var evs []api.Event
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		evs = f.events.of(m.ID)
-		if len(evs) > 0 && evs[len(evs)-1].Event == transport.EventCompleted {
+		if len(evs) > 0 && evs[len(evs)-1].Event == api.EventCompleted {
 			break
 		}
 	}
@@ -198,17 +197,17 @@ func TestStartEventsAndIdempotency(t *testing.T) {
 		}
 	}
 	got := strings.Join(names, " ")
-	for _, want := range []string{transport.EventQueued, transport.EventFetching, transport.EventFileGeneration, transport.EventFinalizing, transport.EventCompleted} {
+	for _, want := range []string{api.EventQueued, api.EventFetching, api.EventFileGeneration, api.EventFinalizing, api.EventCompleted} {
 		if !strings.Contains(got, want) {
 			t.Fatalf("events %s lack %s", got, want)
 		}
 	}
-	if names[0] != transport.EventQueued || names[len(names)-1] != transport.EventCompleted {
+	if names[0] != api.EventQueued || names[len(names)-1] != api.EventCompleted {
 		t.Fatalf("events out of order: %s", got)
 	}
 	chunks := 0
 	for _, ev := range evs {
-		if ev.Event == transport.EventFileGeneration {
+		if ev.Event == api.EventFileGeneration {
 			if ev.Chunk == nil || ev.Chunk.Index != chunks {
 				t.Fatalf("file-generation event without its chunk: %+v", ev)
 			}
@@ -246,10 +245,10 @@ func TestBadRequestsCreateNothing(t *testing.T) {
 	if len(list) != 0 || len(entries) != 0 {
 		t.Fatalf("bad requests left %d exports, %d directories", len(list), len(entries))
 	}
-	if _, err := f.r.Status("aaaaaaaaaaaaaaaaaaaaaaaaaa"); !errors.Is(err, transport.ErrNotFound) {
+	if _, err := f.r.Status("aaaaaaaaaaaaaaaaaaaaaaaaaa"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("unknown id: %v", err)
 	}
-	if _, err := f.r.Status("../../etc"); !errors.Is(err, transport.ErrNotFound) {
+	if _, err := f.r.Status("../../etc"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("bad id: %v", err)
 	}
 }
@@ -261,33 +260,33 @@ func TestCancelResumeAndBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.wait(t, m.ID, chunker.StateRunning)
-	if _, err := f.r.Start(context.Background(), json.RawMessage(slow)); !errors.Is(err, transport.ErrBusy) {
+	f.wait(t, m.ID, api.StateRunning)
+	if _, err := f.r.Start(context.Background(), json.RawMessage(slow)); !errors.Is(err, api.ErrBusy) {
 		t.Fatalf("full queue: %v", err)
 	}
 	c, err := f.r.Cancel(m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.State != chunker.StateCancelled && c.State != chunker.StateCompleted {
+	if c.State != api.StateCancelled && c.State != api.StateCompleted {
 		t.Fatalf("after cancel: %s", c.State)
 	}
-	if c.State == chunker.StateCancelled {
-		if _, err := f.r.Cancel(m.ID); !errors.Is(err, transport.ErrState) {
+	if c.State == api.StateCancelled {
+		if _, err := f.r.Cancel(m.ID); !errors.Is(err, api.ErrState) {
 			t.Fatalf("cancel twice: %v", err)
 		}
 		if _, err := f.r.Resume(m.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	done := f.wait(t, m.ID, chunker.StateCompleted)
+	done := f.wait(t, m.ID, api.StateCompleted)
 	if done.Records != tasks {
 		t.Fatalf("resumed export has %d records", done.Records)
 	}
-	if _, err := f.r.Resume(m.ID); !errors.Is(err, transport.ErrState) {
+	if _, err := f.r.Resume(m.ID); !errors.Is(err, api.ErrState) {
 		t.Fatalf("resume of a completed export: %v", err)
 	}
-	if _, err := f.r.Cancel(m.ID); !errors.Is(err, transport.ErrState) {
+	if _, err := f.r.Cancel(m.ID); !errors.Is(err, api.ErrState) {
 		t.Fatalf("cancel of a completed export: %v", err)
 	}
 	if err := f.r.Delete(m.ID); err != nil {
@@ -296,7 +295,7 @@ func TestCancelResumeAndBusy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.data, "exports", m.ID)); !os.IsNotExist(err) {
 		t.Fatalf("deleted export's directory: %v", err)
 	}
-	if _, err := f.r.Status(m.ID); !errors.Is(err, transport.ErrNotFound) {
+	if _, err := f.r.Status(m.ID); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("status after delete: %v", err)
 	}
 }
@@ -311,7 +310,7 @@ func TestRestartResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ref.wait(t, rm.ID, chunker.StateCompleted)
+	want := ref.wait(t, rm.ID, api.StateCompleted)
 
 	f := start(t, data, runner.Config{QueueSize: 10})
 	m, err := f.r.Start(context.Background(), json.RawMessage(req))
@@ -333,12 +332,12 @@ func TestRestartResumes(t *testing.T) {
 	st, _ := checkpoint.Open(filepath.Join(data, checkpoint.FileName))
 	e, _ := st.Get(m.ID)
 	st.Close()
-	if e.State != chunker.StateRunning {
+	if e.State != api.StateRunning {
 		t.Fatalf("after shutdown: %s, want running (to be resumed)", e.State)
 	}
 
 	g := start(t, data, runner.Config{QueueSize: 10})
-	got := g.wait(t, m.ID, chunker.StateCompleted)
+	got := g.wait(t, m.ID, api.StateCompleted)
 	if len(got.Chunks) != len(want.Chunks) || got.Records != want.Records {
 		t.Fatalf("resumed: %d records in %d chunks, want %d in %d", got.Records, len(got.Chunks), want.Records, len(want.Chunks))
 	}
@@ -349,7 +348,7 @@ func TestRestartResumes(t *testing.T) {
 	}
 	var resumed bool
 	for _, ev := range g.events.of(m.ID) {
-		resumed = resumed || ev.Event == transport.EventResumed
+		resumed = resumed || ev.Event == api.EventResumed
 	}
 	if !resumed {
 		t.Fatal("no export-resumed event")
@@ -363,7 +362,7 @@ func TestRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.wait(t, m.ID, chunker.StateCompleted)
+	f.wait(t, m.ID, api.StateCompleted)
 	f.stop(t)
 	// A runner with a retention shorter than the export's age deletes it
 	// when it starts.
@@ -371,7 +370,7 @@ func TestRetention(t *testing.T) {
 	g := start(t, data, runner.Config{QueueSize: 10, Retention: 10 * time.Millisecond})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := g.r.Status(m.ID); errors.Is(err, transport.ErrNotFound) {
+		if _, err := g.r.Status(m.ID); errors.Is(err, api.ErrNotFound) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 )
 
 // DefaultTokenTTL is how long a signed download URL stays valid when
@@ -50,7 +50,7 @@ const (
 // HTTPConfig configures NewHTTP.
 type HTTPConfig struct {
 	// Exports is the job runner; the server uses Status, List and Dir.
-	Exports Exports
+	Exports api.Exports
 	// Secret is the key that signs download URLs; it must be at least 16
 	// bytes. When it is set, every route but /healthz needs a credential:
 	// a signed URL for that very path (SignURL) or the APIToken as a
@@ -79,7 +79,7 @@ type HTTPConfig struct {
 // and whole-export downloads, health and metrics. It is safe for
 // concurrent use.
 type HTTP struct {
-	exports       Exports
+	exports       api.Exports
 	secret        []byte
 	apiToken      string
 	publicMetrics bool
@@ -93,7 +93,7 @@ type HTTP struct {
 // NewHTTP checks cfg, registers the metrics and builds the routes.
 func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.Exports == nil {
-		return nil, errors.New("http: Exports is nil")
+		return nil, errors.New("http: api.Exports is nil")
 	}
 	if cfg.Secret != nil && len(cfg.Secret) < minSecretLen {
 		return nil, fmt.Errorf("http: download secret must be at least %d bytes, got %d", minSecretLen, len(cfg.Secret))
@@ -197,26 +197,15 @@ func (h *HTTP) routes() *http.ServeMux {
 	return mux
 }
 
-// httpListItem is one export in GET /exports, the same shape as a NATS
-// exports.list entry.
-type httpListItem struct {
-	ID        string    `json:"id"`
-	State     string    `json:"state"`
-	Records   int64     `json:"records"`
-	CreatedAt time.Time `json:"createdAt"`
-}
-
 func (h *HTTP) serveList(w http.ResponseWriter, r *http.Request) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		h.writeError(w, r, http.StatusBadRequest, "malformed query")
 		return
 	}
-	state := q.Get("state")
-	switch state {
-	case "", chunker.StateQueued, chunker.StateRunning, chunker.StateCompleted, chunker.StateFailed, chunker.StateCancelled:
-	default:
-		h.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("unknown state %q", state))
+	state, err := api.ParseState(q.Get("state"))
+	if err != nil {
+		h.writeError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	ms, err := h.exports.List(state)
@@ -224,9 +213,9 @@ func (h *HTTP) serveList(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	items := make([]httpListItem, 0, len(ms))
+	items := make([]api.ListItem, 0, len(ms))
 	for _, m := range ms {
-		items = append(items, httpListItem{ID: m.ID, State: m.State, Records: m.Records, CreatedAt: m.CreatedAt})
+		items = append(items, m.Item())
 	}
 	h.writeJSON(w, r, http.StatusOK, items)
 }
@@ -242,7 +231,7 @@ func (h *HTTP) serveManifest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if m.Chunks == nil {
-		m.Chunks = []chunker.Chunk{}
+		m.Chunks = []api.Chunk{}
 	}
 	h.writeJSON(w, r, http.StatusOK, m)
 }
@@ -290,14 +279,14 @@ type httpErrorDetail struct {
 // meaning, anything else is a server error that is logged and not shown.
 func (h *HTTP) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, api.ErrNotFound):
 		h.writeError(w, r, http.StatusNotFound, "unknown export")
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, api.ErrForbidden):
 		// Not err's text: it names the namespace that the allow-list keeps out.
 		h.writeError(w, r, http.StatusForbidden, "the export's namespace is outside the allow-list")
-	case errors.Is(err, ErrState):
+	case errors.Is(err, api.ErrState):
 		h.writeError(w, r, http.StatusConflict, err.Error())
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, api.ErrBusy):
 		h.writeError(w, r, http.StatusServiceUnavailable, err.Error())
 	default:
 		h.logger.Error("http request failed", "method", r.Method, "path", r.URL.Path, "err", err)

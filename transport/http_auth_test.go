@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/request"
 )
 
@@ -58,8 +58,8 @@ func httpCheckAuth(t *testing.T, fx *httpFixture, secretBytes []byte, cases []ht
 
 func TestHTTPAuth(t *testing.T) {
 	fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: httpTestSecret, APIToken: httpTestAPIToken})
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 20))
-	other := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 20))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 20))
+	other := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 20))
 	exp, oexp := "/exports/"+e.m.ID, "/exports/"+other.m.ID
 	now := time.Now()
 	sign := func(path string) string { return fx.h.SignURL(path, now) }
@@ -131,7 +131,7 @@ func TestHTTPAuthPublicMetrics(t *testing.T) {
 func TestHTTPAuthSecretOnly(t *testing.T) {
 	// No API token: only signed URLs open the routes, and no bearer does.
 	fx := newHTTPFixture(t, httpTestSecret)
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 20))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 20))
 	httpCheckAuth(t, fx, httpTestSecret, []httpAuthCase{
 		{"manifest signed", fx.h.SignURL("/exports/"+e.m.ID, time.Now()), nil, 200},
 		{"list with a bearer", "/exports", httpTestBearer, 403},
@@ -144,7 +144,7 @@ func TestHTTPAuthOpen(t *testing.T) {
 	// Without a secret nothing is required, and the API token, which
 	// clients may send anyway, is accepted.
 	fx := newHTTPFixtureConfig(t, HTTPConfig{APIToken: httpTestAPIToken})
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 20))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 20))
 	exp := "/exports/" + e.m.ID
 	cases := []httpAuthCase{}
 	for _, path := range []string{"/exports", exp, exp + "/chunks/0", exp + "/data", "/metrics", "/healthz"} {
@@ -175,15 +175,15 @@ func TestHTTPTokenEqual(t *testing.T) {
 	}
 }
 
-// httpForbidden is an Exports whose every export is outside the
+// httpForbidden is an api.Exports whose every export is outside the
 // allow-list, as the runner reports it.
 type httpForbidden struct{ *httpTestExports }
 
-func (httpForbidden) Status(id string) (*chunker.Manifest, error) {
-	return nil, fmt.Errorf("%w: export %s reads secret.payroll, which the allow-list does not name", ErrForbidden, id)
+func (httpForbidden) Status(id string) (*api.Manifest, error) {
+	return nil, fmt.Errorf("%w: export %s reads secret.payroll, which the allow-list does not name", api.ErrForbidden, id)
 }
 
-func (httpForbidden) Dir(id string) (string, error) { return "", ErrForbidden }
+func (httpForbidden) Dir(id string) (string, error) { return "", api.ErrForbidden }
 
 func TestHTTPForbidden(t *testing.T) {
 	var logs httpLogBuffer

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
@@ -41,7 +42,7 @@ func httpBenchExport(b *testing.B, fx *httpFixture, size int64, count, parts int
 		binary.LittleEndian.PutUint64(buf[i:], rng.Uint64())
 	}
 	finished := fx.created
-	m := &chunker.Manifest{ID: id, Request: []byte(`{"format":"ndjson","compression":"zstd"}`), State: chunker.StateCompleted,
+	m := &api.Manifest{ID: id, Request: []byte(`{"format":"ndjson","compression":"zstd"}`), State: api.StateCompleted,
 		CreatedAt: fx.created, FinishedAt: &finished}
 	partSums = make([]uint32, parts)
 	partSize := size / int64(parts)
@@ -71,7 +72,7 @@ func httpBenchExport(b *testing.B, fx *httpFixture, size int64, count, parts int
 		if err != nil {
 			b.Fatal(err)
 		}
-		m.Chunks = append(m.Chunks, chunker.Chunk{Index: i, Name: name, Bytes: n, SHA256: sha})
+		m.Chunks = append(m.Chunks, api.Chunk{Index: i, Name: name, Bytes: n, SHA256: sha})
 		m.Bytes += n
 	}
 	if err := chunker.WriteManifest(dir, m); err != nil {

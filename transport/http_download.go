@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
@@ -25,7 +26,7 @@ var errHTTPManifest = errors.New("manifest does not describe servable chunks")
 // httpDownload is an export about to be downloaded: its manifest, checked,
 // and where its files are.
 type httpDownload struct {
-	m           *chunker.Manifest
+	m           *api.Manifest
 	dir         string
 	format      request.Format
 	compression request.Compression
@@ -92,7 +93,7 @@ func (h *HTTP) serveData(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if d.m.State != chunker.StateCompleted {
+	if d.m.State != api.StateCompleted {
 		h.writeError(w, r, http.StatusConflict, fmt.Sprintf("export is %s; the whole export can be downloaded once it is completed", d.m.State))
 		return
 	}

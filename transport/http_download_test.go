@@ -14,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
@@ -123,7 +124,7 @@ func httpCheckMultipart(t *testing.T, resp *httpResponse, data []byte, want [][2
 
 func TestHTTPChunkRanges(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 3, 200))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 3, 200))
 	data := e.chunks[1]
 	size := len(data)
 	if size < 1000 {
@@ -165,7 +166,7 @@ func TestHTTPChunkRanges(t *testing.T) {
 
 func TestHTTPDataRanges(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 4, 100))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 4, 100))
 	data := e.data()
 	size := len(data)
 	b1 := len(e.chunks[0])      // first byte of chunk 1
@@ -208,7 +209,7 @@ func TestHTTPDataRanges(t *testing.T) {
 
 func TestHTTPIfRange(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 100))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 100))
 	for _, route := range []struct {
 		path string
 		data []byte
@@ -260,7 +261,7 @@ func TestHTTPHeadersAndHEAD(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := fx.add(t, chunker.StateCompleted, tt.format, tt.comp, tt.chunks)
+			e := fx.add(t, api.StateCompleted, tt.format, tt.comp, tt.chunks)
 			for _, d := range []struct {
 				route, filename string
 				data            []byte
@@ -312,9 +313,9 @@ func TestHTTPHeadersAndHEAD(t *testing.T) {
 	}
 	// Another export with the same chunks has the same /data ETag; one
 	// with other chunks has another.
-	a := fx.add(t, chunker.StateCompleted, request.NDJSON, request.None, raw)
-	b := fx.add(t, chunker.StateCompleted, request.NDJSON, request.None, raw)
-	c := fx.add(t, chunker.StateCompleted, request.NDJSON, request.None, raw[:1])
+	a := fx.add(t, api.StateCompleted, request.NDJSON, request.None, raw)
+	b := fx.add(t, api.StateCompleted, request.NDJSON, request.None, raw)
+	c := fx.add(t, api.StateCompleted, request.NDJSON, request.None, raw[:1])
 	etag := func(e *httpTestExport) string { return fx.do(t, "HEAD", "/exports/"+e.m.ID+"/data").Header.Get("ETag") }
 	if etag(a) != etag(b) || etag(a) == etag(c) {
 		t.Errorf("/data ETags %s %s %s: want equal for equal chunks only", etag(a), etag(b), etag(c))
@@ -324,7 +325,7 @@ func TestHTTPHeadersAndHEAD(t *testing.T) {
 func TestHTTPRunningExport(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
 	chunks := httpZstdChunks(t, 2, 30)
-	e := fx.add(t, chunker.StateRunning, request.NDJSON, request.Zstd, chunks[:1])
+	e := fx.add(t, api.StateRunning, request.NDJSON, request.Zstd, chunks[:1])
 	// Chunk 1 is being written: a temporary file, not in the manifest.
 	tmp, err := chunker.Create(e.dir, chunker.Name(1, "ndjson.zst"), chunker.Hooks{})
 	if err != nil {
@@ -381,7 +382,7 @@ func TestHTTPRunningExport(t *testing.T) {
 		})
 	}
 
-	for _, state := range []string{chunker.StateQueued, chunker.StateFailed, chunker.StateCancelled} {
+	for _, state := range []api.State{api.StateQueued, api.StateFailed, api.StateCancelled} {
 		e := fx.add(t, state, request.NDJSON, request.Zstd, chunks[:1])
 		httpWantError(t, fx.do(t, "GET", "/exports/"+e.m.ID+"/data"), http.StatusConflict)
 	}
@@ -389,7 +390,7 @@ func TestHTTPRunningExport(t *testing.T) {
 
 func TestHTTPEmptyExport(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, nil)
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, nil)
 	resp := fx.do(t, "GET", "/exports/"+e.m.ID+"/data")
 	httpWantStatus(t, resp, http.StatusOK)
 	if len(resp.body) != 0 || resp.Header.Get("ETag") == "" {
@@ -411,7 +412,7 @@ func TestHTTPEmptyExport(t *testing.T) {
 
 func TestHTTPMethods(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
 	for _, method := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
 		for _, path := range []string{"/exports", "/exports/" + e.m.ID, "/exports/" + e.m.ID + "/data", "/exports/" + e.m.ID + "/chunks/0", "/healthz", "/metrics"} {
 			resp := fx.do(t, method, path)

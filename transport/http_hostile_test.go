@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/request"
 )
 
@@ -51,7 +51,7 @@ func (fx *httpFixture) raw(tb testing.TB, raw string) *httpResponse {
 // exact status, never a 500, and the server answers /healthz after each.
 func TestHTTPHostile(t *testing.T) {
 	fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: httpTestSecret, APIToken: httpTestAPIToken})
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 50))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 50))
 	exp := "/exports/" + e.m.ID
 	const bearer = "Authorization: Bearer " + httpTestAPIToken + "\r\n"
 	// get is a well-formed request for target with the API token.
@@ -188,7 +188,7 @@ func TestHTTPHostile(t *testing.T) {
 // only if net/http must (it cannot find the next request after it).
 func TestHTTPHostilePipelined(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
 	c, err := net.Dial("tcp", fx.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -236,8 +236,8 @@ func TestHTTPHEAD(t *testing.T) {
 	for _, secret := range [][]byte{nil, httpTestSecret} {
 		t.Run("secret "+strconv.FormatBool(secret != nil), func(t *testing.T) {
 			fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: secret, APIToken: httpTestAPIToken})
-			e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 10))
-			fx.add(t, chunker.StateRunning, request.CSV, request.Gzip, nil)
+			e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 10))
+			fx.add(t, api.StateRunning, request.CSV, request.Gzip, nil)
 			exp := "/exports/" + e.m.ID
 			for _, tt := range []struct {
 				path   string

@@ -3,15 +3,14 @@ package transport
 import (
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/exportd/exportd/chunker"
 )
 
 // Metrics are the daemon's Prometheus metrics, served on GET /metrics. The
 // job runner reports through the methods (their signatures fit hooks of
 // func type); the HTTP server keeps ActiveDownloads; exportd_exports
-// {state} is counted from Exports.List at each scrape, so it is right
+// {state} is counted from api.Exports.List at each scrape, so it is right
 // after a restart without anyone keeping it. All of it is safe for
 // concurrent use.
 type Metrics struct {
@@ -50,14 +49,11 @@ func (m *Metrics) ObserveSeal(d time.Duration) { m.ChunkSeal.Observe(d.Seconds()
 
 // ExportFinished records an export that reached state (completed, failed
 // or cancelled).
-func (m *Metrics) ExportFinished(state string) { m.Finished.WithLabelValues(state).Inc() }
-
-// httpStates are the export states in the order metrics list them.
-var httpStates = []string{chunker.StateQueued, chunker.StateRunning, chunker.StateCompleted, chunker.StateFailed, chunker.StateCancelled}
+func (m *Metrics) ExportFinished(state api.State) { m.Finished.WithLabelValues(string(state)).Inc() }
 
 // newMetrics makes the metrics and registers them, and the per-state count
 // of exports, with reg.
-func newMetrics(reg prometheus.Registerer, exports Exports) (*Metrics, error) {
+func newMetrics(reg prometheus.Registerer, exports api.Exports) (*Metrics, error) {
 	m := &Metrics{
 		Records: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "exportd", Name: "records_exported_total",
@@ -87,8 +83,8 @@ func newMetrics(reg prometheus.Registerer, exports Exports) (*Metrics, error) {
 			Help: "Chunk and whole-export downloads in progress.",
 		}),
 	}
-	for _, s := range []string{chunker.StateCompleted, chunker.StateFailed, chunker.StateCancelled} {
-		m.Finished.WithLabelValues(s)
+	for _, s := range []api.State{api.StateCompleted, api.StateFailed, api.StateCancelled} {
+		m.Finished.WithLabelValues(string(s))
 	}
 	states := &httpStateCollector{
 		exports: exports,
@@ -104,7 +100,7 @@ func newMetrics(reg prometheus.Registerer, exports Exports) (*Metrics, error) {
 
 // httpStateCollector counts the exports in each state when it is scraped.
 type httpStateCollector struct {
-	exports Exports
+	exports api.Exports
 	desc    *prometheus.Desc
 }
 
@@ -116,11 +112,11 @@ func (c *httpStateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return
 	}
-	counts := make(map[string]int, len(httpStates))
+	counts := make(map[api.State]int, len(api.States))
 	for _, m := range ms {
 		counts[m.State]++
 	}
-	for _, s := range httpStates {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), s)
+	for _, s := range api.States {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/request"
 )
 
@@ -206,7 +206,7 @@ func httpCheckRangeReply(t *testing.T, rec *httptest.ResponseRecorder, rng strin
 func FuzzHTTPRange(f *testing.F) {
 	fx := newHTTPFixture(f, nil)
 	chunks := [][]byte{httpRangeContent(3000), httpRangeContent(1), httpRangeContent(700)}
-	e := fx.add(f, chunker.StateCompleted, request.NDJSON, request.None, chunks)
+	e := fx.add(f, api.StateCompleted, request.NDJSON, request.None, chunks)
 	routes := []struct {
 		path    string
 		content []byte

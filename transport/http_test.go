@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
@@ -33,20 +34,20 @@ import (
 // files beside it.
 type httpTestExports struct{ root string }
 
-func (e *httpTestExports) Status(id string) (*chunker.Manifest, error) {
+func (e *httpTestExports) Status(id string) (*api.Manifest, error) {
 	m, err := chunker.ReadManifest(filepath.Join(e.root, id))
 	if errors.Is(err, chunker.ErrNoManifest) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %s", api.ErrNotFound, id)
 	}
 	return m, err
 }
 
-func (e *httpTestExports) List(state string) ([]*chunker.Manifest, error) {
+func (e *httpTestExports) List(state api.State) ([]*api.Manifest, error) {
 	entries, err := os.ReadDir(e.root)
 	if err != nil {
 		return nil, err
 	}
-	var ms []*chunker.Manifest
+	var ms []*api.Manifest
 	for _, ent := range entries {
 		m, err := e.Status(ent.Name())
 		if err != nil {
@@ -56,25 +57,25 @@ func (e *httpTestExports) List(state string) ([]*chunker.Manifest, error) {
 			ms = append(ms, m)
 		}
 	}
-	slices.SortFunc(ms, func(a, b *chunker.Manifest) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	slices.SortFunc(ms, func(a, b *api.Manifest) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return ms, nil
 }
 
 func (e *httpTestExports) Dir(id string) (string, error) {
 	dir := filepath.Join(e.root, id)
 	if _, err := os.Stat(dir); err != nil {
-		return "", fmt.Errorf("%w: %s", ErrNotFound, id)
+		return "", fmt.Errorf("%w: %s", api.ErrNotFound, id)
 	}
 	return dir, nil
 }
 
-func (e *httpTestExports) Start(context.Context, json.RawMessage) (*chunker.Manifest, error) {
+func (e *httpTestExports) Start(context.Context, json.RawMessage) (*api.Manifest, error) {
 	return nil, errors.ErrUnsupported
 }
-func (e *httpTestExports) Cancel(string) (*chunker.Manifest, error) {
+func (e *httpTestExports) Cancel(string) (*api.Manifest, error) {
 	return nil, errors.ErrUnsupported
 }
-func (e *httpTestExports) Resume(string) (*chunker.Manifest, error) {
+func (e *httpTestExports) Resume(string) (*api.Manifest, error) {
 	return nil, errors.ErrUnsupported
 }
 func (e *httpTestExports) Delete(string) error { return errors.ErrUnsupported }
@@ -102,7 +103,7 @@ func newHTTPFixture(tb testing.TB, secret []byte) *httpFixture {
 	return newHTTPFixtureConfig(tb, HTTPConfig{Secret: secret})
 }
 
-// newHTTPFixtureConfig is newHTTPFixture with cfg; its Exports is set.
+// newHTTPFixtureConfig is newHTTPFixture with cfg; its api.Exports is set.
 func newHTTPFixtureConfig(tb testing.TB, cfg HTTPConfig) *httpFixture {
 	tb.Helper()
 	exports := &httpTestExports{root: tb.TempDir()}
@@ -127,7 +128,7 @@ func newHTTPTestServer(tb testing.TB, h *HTTP) *httptest.Server {
 
 // httpTestExport is an export written by httpFixture.add.
 type httpTestExport struct {
-	m      *chunker.Manifest
+	m      *api.Manifest
 	dir    string
 	chunks [][]byte // the chunk files' contents
 }
@@ -137,7 +138,7 @@ func (e *httpTestExport) data() []byte { return bytes.Join(e.chunks, nil) }
 
 // add writes a new export in state with the given chunk files, sealed as
 // chunker does, and its manifest.
-func (fx *httpFixture) add(tb testing.TB, state string, format request.Format, comp request.Compression, chunks [][]byte) *httpTestExport {
+func (fx *httpFixture) add(tb testing.TB, state api.State, format request.Format, comp request.Compression, chunks [][]byte) *httpTestExport {
 	tb.Helper()
 	id := checkpoint.NewID()
 	dir := filepath.Join(fx.exports.root, id)
@@ -149,8 +150,8 @@ func (fx *httpFixture) add(tb testing.TB, state string, format request.Format, c
 		tb.Fatal(err)
 	}
 	fx.created = fx.created.Add(time.Minute)
-	m := &chunker.Manifest{ID: id, Request: req, State: state, CreatedAt: fx.created}
-	if state == chunker.StateCompleted {
+	m := &api.Manifest{ID: id, Request: req, State: state, CreatedAt: fx.created}
+	if state == api.StateCompleted {
 		finished := fx.created.Add(30 * time.Second)
 		m.FinishedAt = &finished
 	}
@@ -167,7 +168,7 @@ func (fx *httpFixture) add(tb testing.TB, state string, format request.Format, c
 		if err != nil {
 			tb.Fatal(err)
 		}
-		m.Chunks = append(m.Chunks, chunker.Chunk{Index: i, Name: chunker.Name(i, ext), Records: 1, Bytes: size, SHA256: sum})
+		m.Chunks = append(m.Chunks, api.Chunk{Index: i, Name: chunker.Name(i, ext), Records: 1, Bytes: size, SHA256: sum})
 		m.Bytes += size
 	}
 	if err := chunker.WriteManifest(dir, m); err != nil {
@@ -305,16 +306,16 @@ func TestNewHTTPConfig(t *testing.T) {
 
 func TestHTTPManifestAndList(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
-	done := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 10))
-	running := fx.add(t, chunker.StateRunning, request.CSV, request.Gzip, nil)
+	done := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 10))
+	running := fx.add(t, api.StateRunning, request.CSV, request.Gzip, nil)
 
 	resp := fx.do(t, "GET", "/exports/"+done.m.ID)
 	httpWantStatus(t, resp, http.StatusOK)
-	var got chunker.Manifest
+	var got api.Manifest
 	if err := json.Unmarshal(resp.body, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.ID != done.m.ID || got.State != chunker.StateCompleted || len(got.Chunks) != 2 || got.Chunks[1].SHA256 != done.m.Chunks[1].SHA256 {
+	if got.ID != done.m.ID || got.State != api.StateCompleted || len(got.Chunks) != 2 || got.Chunks[1].SHA256 != done.m.Chunks[1].SHA256 {
 		t.Errorf("manifest %s, want the one on disk", resp.body)
 	}
 	resp = fx.do(t, "GET", "/exports/"+running.m.ID)
@@ -335,7 +336,7 @@ func TestHTTPManifestAndList(t *testing.T) {
 		t.Run("list"+tt.query, func(t *testing.T) {
 			resp := fx.do(t, "GET", "/exports"+tt.query)
 			httpWantStatus(t, resp, http.StatusOK)
-			var items []httpListItem
+			var items []api.ListItem
 			if err := json.Unmarshal(resp.body, &items); err != nil {
 				t.Fatal(err)
 			}
@@ -357,7 +358,7 @@ func TestHTTPManifestAndList(t *testing.T) {
 
 func TestHTTPBadID(t *testing.T) {
 	fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: httpTestSecret, APIToken: httpTestAPIToken})
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
 	ids := []struct{ name, id string }{
 		{"dot dot", "..%2Fetc"},
 		{"dot dot passwd", "..%2F..%2Fetc%2Fpasswd"},
@@ -394,15 +395,15 @@ func TestHTTPHealthz(t *testing.T) {
 
 func TestHTTPMetrics(t *testing.T) {
 	fx := newHTTPFixture(t, nil)
-	fx.add(t, chunker.StateRunning, request.NDJSON, request.Zstd, nil)
-	fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, nil)
-	fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, nil)
+	fx.add(t, api.StateRunning, request.NDJSON, request.Zstd, nil)
+	fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, nil)
+	fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, nil)
 	m := fx.h.Metrics()
 	m.SetQueueDepth(3)
 	m.AddExported(1000, 5000)
 	m.AddExported(234, 678)
 	m.ObserveSeal(2 * time.Millisecond)
-	m.ExportFinished(chunker.StateFailed)
+	m.ExportFinished(api.StateFailed)
 
 	resp := fx.do(t, "GET", "/metrics")
 	httpWantStatus(t, resp, http.StatusOK)
@@ -427,10 +428,10 @@ func TestHTTPMetrics(t *testing.T) {
 	}
 }
 
-// httpListFails is an Exports whose List fails.
+// httpListFails is an api.Exports whose List fails.
 type httpListFails struct{ *httpTestExports }
 
-func (httpListFails) List(string) ([]*chunker.Manifest, error) {
+func (httpListFails) List(api.State) ([]*api.Manifest, error) {
 	return nil, errors.New("store closed")
 }
 
@@ -484,7 +485,7 @@ func TestHTTPActiveDownloads(t *testing.T) {
 	// Large enough that the handler is still writing when the client stops
 	// reading: socket buffers hold a few MiB at most.
 	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20)
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.None, [][]byte{big, big})
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.None, [][]byte{big, big})
 	gauge := fx.h.Metrics().ActiveDownloads
 
 	resp, err := fx.srv.Client().Get(fx.srv.URL + "/exports/" + e.m.ID + "/data")
@@ -553,7 +554,7 @@ func TestHTTPDamagedExport(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, chunks)
+			e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, chunks)
 			tt.damage(t, e)
 			if err := chunker.WriteManifest(e.dir, e.m); err != nil {
 				t.Fatal(err)

@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
 
 func TestHTTPToken(t *testing.T) {
 	fx := newHTTPFixture(t, httpTestSecret)
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 20))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 20))
 	chunk0 := "/exports/" + e.m.ID + "/chunks/0"
 	data := "/exports/" + e.m.ID + "/data"
 	now := time.Now()
@@ -118,7 +119,7 @@ func TestHTTPLogsNoSecrets(t *testing.T) {
 		Secret: httpTestSecret,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
-	e := fx.add(t, chunker.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
 	e.m.Chunks[0].Bytes++ // a server error, which is logged
 	if err := chunker.WriteManifest(e.dir, e.m); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/request"
 )
 
@@ -34,7 +34,7 @@ type NATSConfig struct {
 	// Conn is the connection the service answers on; the caller owns it.
 	Conn *nats.Conn
 	// Exports runs the exports.
-	Exports Exports
+	Exports api.Exports
 	// Prefix is the first part of every subject; empty means
 	// DefaultPrefix ("exports").
 	Prefix string
@@ -48,7 +48,7 @@ type NATSConfig struct {
 	// Last returns the newest progress event sent for an export, if known
 	// (Publisher.Last); nil makes <prefix>.last answer from the manifest
 	// alone.
-	Last func(id string) (Event, bool)
+	Last func(id string) (api.Event, bool)
 	// Logger receives server-side failures; nil discards.
 	Logger *slog.Logger
 }
@@ -70,10 +70,10 @@ type NATSConfig struct {
 // error"; the cause goes to the log.
 type NATSService struct {
 	svc     micro.Service
-	exports Exports
+	exports api.Exports
 	prefix  string
 	urls    func(string) (string, string)
-	last    func(string) (Event, bool)
+	last    func(string) (api.Event, bool)
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -89,7 +89,7 @@ func NewNATSService(cfg NATSConfig) (*NATSService, error) {
 		return nil, errors.New("nats service: no exports")
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultPrefix
+		cfg.Prefix = api.DefaultPrefix
 	}
 	for tok := range strings.SplitSeq(cfg.Prefix, ".") {
 		if !validSubjectToken(tok) {
@@ -234,7 +234,7 @@ type natsErrorDetail struct {
 func natsErrorOf(err error) natsErrorDetail {
 	var fe *request.FieldError
 	switch {
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, api.ErrForbidden):
 		d := natsErrorDetail{Code: 403, Message: err.Error()}
 		if errors.As(err, &fe) {
 			d.Message, d.Field = fe.Error(), fe.Field
@@ -244,11 +244,11 @@ func natsErrorOf(err error) natsErrorDetail {
 		return natsErrorDetail{Code: 400, Message: err.Error(), Field: fe.Field}
 	case errors.Is(err, request.ErrInvalid):
 		return natsErrorDetail{Code: 400, Message: err.Error()}
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, api.ErrNotFound):
 		return natsErrorDetail{Code: 404, Message: err.Error()}
-	case errors.Is(err, ErrState):
+	case errors.Is(err, api.ErrState):
 		return natsErrorDetail{Code: 409, Message: err.Error()}
-	case errors.Is(err, ErrBusy):
+	case errors.Is(err, api.ErrBusy):
 		return natsErrorDetail{Code: 503, Message: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The service is stopping, or Start took too long: try again.
@@ -281,11 +281,11 @@ func (s *NATSService) respondError(req micro.Request, endpoint string, err error
 
 // natsStartReply answers <prefix>.start.
 type natsStartReply struct {
-	ID              string `json:"id"`
-	State           string `json:"state"`
-	ProgressSubject string `json:"progressSubject"`
-	ManifestURL     string `json:"manifestUrl"`
-	DataURL         string `json:"dataUrl"`
+	ID              string    `json:"id"`
+	State           api.State `json:"state"`
+	ProgressSubject string    `json:"progressSubject"`
+	ManifestURL     string    `json:"manifestUrl"`
+	DataURL         string    `json:"dataUrl"`
 }
 
 func (s *NATSService) start(ctx context.Context, data []byte) (any, error) {
@@ -298,7 +298,7 @@ func (s *NATSService) start(ctx context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	reply := natsStartReply{ID: m.ID, State: m.State, ProgressSubject: ProgressSubject(s.prefix, m.ID)}
+	reply := natsStartReply{ID: m.ID, State: m.State, ProgressSubject: api.ProgressSubject(s.prefix, m.ID)}
 	if s.urls != nil {
 		reply.ManifestURL, reply.DataURL = s.urls(m.ID)
 	}
@@ -335,7 +335,7 @@ func (s *NATSService) delete(_ context.Context, data []byte) (any, error) {
 }
 
 // withID decodes an {id} request and answers with op's manifest.
-func (s *NATSService) withID(data []byte, op func(string) (*chunker.Manifest, error)) (any, error) {
+func (s *NATSService) withID(data []byte, op func(string) (*api.Manifest, error)) (any, error) {
 	id, err := decodeNATSID(data)
 	if err != nil {
 		return nil, err
@@ -346,17 +346,9 @@ func (s *NATSService) withID(data []byte, op func(string) (*chunker.Manifest, er
 	}
 	out := *m // the runner's manifest stays as it is
 	if out.Chunks == nil {
-		out.Chunks = []chunker.Chunk{}
+		out.Chunks = []api.Chunk{}
 	}
 	return &out, nil
-}
-
-// natsListItem is one export in a <prefix>.list reply.
-type natsListItem struct {
-	ID        string    `json:"id"`
-	State     string    `json:"state"`
-	Records   int64     `json:"records"`
-	CreatedAt time.Time `json:"createdAt"`
 }
 
 func (s *NATSService) list(_ context.Context, data []byte) (any, error) {
@@ -366,18 +358,17 @@ func (s *NATSService) list(_ context.Context, data []byte) (any, error) {
 	if err := decodeNATSRequest(data, &req); err != nil {
 		return nil, err
 	}
-	switch req.State {
-	case "", chunker.StateQueued, chunker.StateRunning, chunker.StateCompleted, chunker.StateFailed, chunker.StateCancelled:
-	default:
-		return nil, &request.FieldError{Field: "state", Message: fmt.Sprintf("unknown state %q (queued, running, completed, failed or cancelled)", req.State)}
+	state, err := api.ParseState(req.State)
+	if err != nil {
+		return nil, &request.FieldError{Field: "state", Message: err.Error()}
 	}
-	ms, err := s.exports.List(req.State)
+	ms, err := s.exports.List(state)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]natsListItem, 0, len(ms))
+	items := make([]api.ListItem, 0, len(ms))
 	for _, m := range ms {
-		items = append(items, natsListItem{ID: m.ID, State: m.State, Records: m.Records, CreatedAt: m.CreatedAt})
+		items = append(items, m.Item())
 	}
 	return items, nil
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 )
 
 // lastEvent answers <prefix>.last: {id} gives that export's newest
@@ -34,7 +34,7 @@ func (s *NATSService) lastEvent(_ context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Event, 0, len(ms))
+	out := make([]api.Event, 0, len(ms))
 	for _, m := range ms {
 		if s.last != nil {
 			if ev, ok := s.last(m.ID); ok {
@@ -52,7 +52,7 @@ func (s *NATSService) lastEvent(_ context.Context, data []byte) (any, error) {
 
 // newest is the Publisher's last event of m's export, or one made from m
 // when the Publisher has none.
-func (s *NATSService) newest(m *chunker.Manifest) Event {
+func (s *NATSService) newest(m *api.Manifest) api.Event {
 	if s.last != nil {
 		if ev, ok := s.last(m.ID); ok {
 			return ev
@@ -65,24 +65,24 @@ func (s *NATSService) newest(m *chunker.Manifest) Event {
 // stands: its state's event name (export-processing while it runs), its
 // counters, seq 0 (not an event that was sent) and the time of its last
 // change of state.
-func ManifestEvent(m *chunker.Manifest) Event {
-	ev := Event{ExportID: m.ID, Records: m.Records, Bytes: m.Bytes, Chunks: len(m.Chunks), Time: m.CreatedAt, Error: m.Error}
+func ManifestEvent(m *api.Manifest) api.Event {
+	ev := api.Event{ExportID: m.ID, Records: m.Records, Bytes: m.Bytes, Chunks: len(m.Chunks), Time: m.CreatedAt, Error: m.Error}
 	for _, t := range []*time.Time{m.StartedAt, m.FinishedAt} {
 		if t != nil && t.After(ev.Time) {
 			ev.Time = *t
 		}
 	}
 	switch m.State {
-	case chunker.StateQueued:
-		ev.Event = EventQueued
-	case chunker.StateRunning:
-		ev.Event = EventProcessing
-	case chunker.StateCompleted:
-		ev.Event = EventCompleted
-	case chunker.StateFailed:
-		ev.Event = EventFailed
-	case chunker.StateCancelled:
-		ev.Event = EventCancelled
+	case api.StateQueued:
+		ev.Event = api.EventQueued
+	case api.StateRunning:
+		ev.Event = api.EventProcessing
+	case api.StateCompleted:
+		ev.Event = api.EventCompleted
+	case api.StateFailed:
+		ev.Event = api.EventFailed
+	case api.StateCancelled:
+		ev.Event = api.EventCancelled
 	}
 	return ev
 }

@@ -7,37 +7,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
 
 // TestNATSLast: <prefix>.last answers the Publisher's newest event when it
 // has one, else one made from the manifest, for one export or for all.
 func TestNATSLast(t *testing.T) {
-	sent := map[string]Event{}
+	sent := map[string]api.Event{}
 	nc, fake, _ := natsTestService(t, func(c *NATSConfig) {
-		c.Last = func(id string) (Event, bool) { ev, ok := sent[id]; return ev, ok }
+		c.Last = func(id string) (api.Event, bool) { ev, ok := sent[id]; return ev, ok }
 	})
 	running := natsStartOne(t, nc).ID
 	done := natsStartOne(t, nc).ID
 	finished := time.Date(2024, 5, 2, 8, 0, 0, 0, time.UTC)
-	fake.set(done, func(m *chunker.Manifest) {
-		m.State, m.Records, m.Bytes, m.FinishedAt = chunker.StateCompleted, 1200, 345, &finished
-		m.Chunks = []chunker.Chunk{{Index: 0}, {Index: 1}}
+	fake.set(done, func(m *api.Manifest) {
+		m.State, m.Records, m.Bytes, m.FinishedAt = api.StateCompleted, 1200, 345, &finished
+		m.Chunks = []api.Chunk{{Index: 0}, {Index: 1}}
 	})
-	sent[running] = Event{Event: EventProcessing, ExportID: running, Seq: 7, Records: 4000}
+	sent[running] = api.Event{Event: api.EventProcessing, ExportID: running, Seq: 7, Records: 4000}
 
-	var one Event
+	var one api.Event
 	natsAskOK(t, nc, "exports.last", `{"id":"`+running+`"}`, &one)
-	if one.Seq != 7 || one.Records != 4000 || one.Event != EventProcessing {
+	if one.Seq != 7 || one.Records != 4000 || one.Event != api.EventProcessing {
 		t.Fatalf("last of a running export = %+v, want the Publisher's seq 7", one)
 	}
 	natsAskOK(t, nc, "exports.last", `{"id":"`+done+`"}`, &one)
-	if one.Event != EventCompleted || one.Seq != 0 || one.Records != 1200 || one.Bytes != 345 || one.Chunks != 2 || !one.Time.Equal(finished) {
+	if one.Event != api.EventCompleted || one.Seq != 0 || one.Records != 1200 || one.Bytes != 345 || one.Chunks != 2 || !one.Time.Equal(finished) {
 		t.Fatalf("last of a completed export the Publisher forgot = %+v, want export-completed from its manifest", one)
 	}
-	var all []Event
+	var all []api.Event
 	natsAskOK(t, nc, "exports.last", `{}`, &all)
 	if len(all) != 2 || all[0].ExportID != running || all[1].ExportID != done || all[1].Chunks != 2 {
 		t.Fatalf("last of all = %+v", all)
@@ -73,7 +73,7 @@ func TestNATSHostileSizes(t *testing.T) {
 func TestNATSForbidden(t *testing.T) {
 	nc, fake, _ := natsTestService(t, nil)
 	fake.mu.Lock()
-	fake.startErr = fmt.Errorf("%w: %w", ErrForbidden, &request.FieldError{Field: "database", Message: `database "local" is not allowed here`})
+	fake.startErr = fmt.Errorf("%w: %w", api.ErrForbidden, &request.FieldError{Field: "database", Message: `database "local" is not allowed here`})
 	fake.mu.Unlock()
 	natsCheckError(t, natsAsk(t, nc, "exports.start", `{"database":"local"}`), 403, "database", "not allowed here")
 }

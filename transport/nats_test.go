@@ -14,16 +14,16 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
 
-// natsFakeExports is an in-memory Exports for testing the transport: the
+// natsFakeExports is an in-memory api.Exports for testing the transport: the
 // runner's rules in their simplest form.
 type natsFakeExports struct {
 	mu        sync.Mutex
-	byID      map[string]*chunker.Manifest
+	byID      map[string]*api.Manifest
 	order     []string
 	byRequest map[string]string
 	bodies    []string      // Start bodies as received
@@ -33,10 +33,10 @@ type natsFakeExports struct {
 }
 
 func newNATSFakeExports() *natsFakeExports {
-	return &natsFakeExports{byID: map[string]*chunker.Manifest{}, byRequest: map[string]string{}}
+	return &natsFakeExports{byID: map[string]*api.Manifest{}, byRequest: map[string]string{}}
 }
 
-func (f *natsFakeExports) Start(ctx context.Context, raw json.RawMessage) (*chunker.Manifest, error) {
+func (f *natsFakeExports) Start(ctx context.Context, raw json.RawMessage) (*api.Manifest, error) {
 	f.mu.Lock()
 	gate := f.startGate
 	f.mu.Unlock()
@@ -68,7 +68,7 @@ func (f *natsFakeExports) Start(ctx context.Context, raw json.RawMessage) (*chun
 		return f.copyOf(id), nil
 	}
 	id := checkpoint.NewID()
-	f.byID[id] = &chunker.Manifest{ID: id, Request: raw, State: chunker.StateQueued,
+	f.byID[id] = &api.Manifest{ID: id, Request: raw, State: api.StateQueued,
 		CreatedAt: time.Date(2024, 5, 1, 12, 0, len(f.order), 0, time.UTC)}
 	f.order = append(f.order, id)
 	if req.RequestID != "" {
@@ -77,33 +77,33 @@ func (f *natsFakeExports) Start(ctx context.Context, raw json.RawMessage) (*chun
 	return f.copyOf(id), nil
 }
 
-func (f *natsFakeExports) copyOf(id string) *chunker.Manifest {
+func (f *natsFakeExports) copyOf(id string) *api.Manifest {
 	m := *f.byID[id]
 	return &m
 }
 
-func (f *natsFakeExports) set(id string, change func(*chunker.Manifest)) {
+func (f *natsFakeExports) set(id string, change func(*api.Manifest)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	change(f.byID[id])
 }
 
-func (f *natsFakeExports) Status(id string) (*chunker.Manifest, error) {
+func (f *natsFakeExports) Status(id string) (*api.Manifest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.byID[id] == nil {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %q", api.ErrNotFound, id)
 	}
 	return f.copyOf(id), nil
 }
 
-func (f *natsFakeExports) List(state string) ([]*chunker.Manifest, error) {
+func (f *natsFakeExports) List(state api.State) ([]*api.Manifest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.listErr != nil {
 		return nil, f.listErr
 	}
-	var out []*chunker.Manifest
+	var out []*api.Manifest
 	for _, id := range f.order {
 		if m := f.byID[id]; m != nil && (state == "" || m.State == state) {
 			out = append(out, f.copyOf(id))
@@ -112,33 +112,33 @@ func (f *natsFakeExports) List(state string) ([]*chunker.Manifest, error) {
 	return out, nil
 }
 
-func (f *natsFakeExports) transition(id string, from []string, to string) (*chunker.Manifest, error) {
+func (f *natsFakeExports) transition(id string, from []api.State, to api.State) (*api.Manifest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m := f.byID[id]
 	if m == nil {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: %q", api.ErrNotFound, id)
 	}
 	if !slices.Contains(from, m.State) {
-		return nil, fmt.Errorf("%w: export %s is %s", ErrState, id, m.State)
+		return nil, fmt.Errorf("%w: export %s is %s", api.ErrState, id, m.State)
 	}
 	m.State = to
 	return f.copyOf(id), nil
 }
 
-func (f *natsFakeExports) Cancel(id string) (*chunker.Manifest, error) {
-	return f.transition(id, []string{chunker.StateQueued, chunker.StateRunning}, chunker.StateCancelled)
+func (f *natsFakeExports) Cancel(id string) (*api.Manifest, error) {
+	return f.transition(id, []api.State{api.StateQueued, api.StateRunning}, api.StateCancelled)
 }
 
-func (f *natsFakeExports) Resume(id string) (*chunker.Manifest, error) {
-	return f.transition(id, []string{chunker.StateFailed, chunker.StateCancelled}, chunker.StateQueued)
+func (f *natsFakeExports) Resume(id string) (*api.Manifest, error) {
+	return f.transition(id, []api.State{api.StateFailed, api.StateCancelled}, api.StateQueued)
 }
 
 func (f *natsFakeExports) Delete(id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.byID[id] == nil {
-		return fmt.Errorf("%w: %q", ErrNotFound, id)
+		return fmt.Errorf("%w: %q", api.ErrNotFound, id)
 	}
 	delete(f.byID, id)
 	return nil
@@ -211,7 +211,7 @@ func TestNATSStart(t *testing.T) {
 	var r natsStartReply
 	natsAskOK(t, nc, "exports.start", body, &r)
 
-	if !checkpoint.ValidID(r.ID) || r.State != chunker.StateQueued {
+	if !checkpoint.ValidID(r.ID) || r.State != api.StateQueued {
 		t.Errorf("reply id %q state %q", r.ID, r.State)
 	}
 	if want := "exports.progress." + r.ID; r.ProgressSubject != want {
@@ -220,7 +220,7 @@ func TestNATSStart(t *testing.T) {
 	if r.ManifestURL != "http://127.0.0.1:8080/exports/"+r.ID || r.DataURL != "http://127.0.0.1:8080/exports/"+r.ID+"/data?token=t" {
 		t.Errorf("urls = %q, %q", r.ManifestURL, r.DataURL)
 	}
-	// The request reaches Exports byte for byte; the requestId is the
+	// The request reaches api.Exports byte for byte; the requestId is the
 	// runner's to honour, and its answer passes through.
 	var again natsStartReply
 	natsAskOK(t, nc, "exports.start", body, &again)
@@ -249,18 +249,18 @@ func TestNATSEndpoints(t *testing.T) {
 	nc, fake, _ := natsTestService(t, nil)
 	a := natsStartOne(t, nc)
 	b := natsStartOne(t, nc)
-	fake.set(b.ID, func(m *chunker.Manifest) {
-		m.State, m.Records = chunker.StateRunning, 42
-		m.Chunks = []chunker.Chunk{{Index: 0, Name: "chunk-000000.ndjson.zst", Records: 42}}
+	fake.set(b.ID, func(m *api.Manifest) {
+		m.State, m.Records = api.StateRunning, 42
+		m.Chunks = []api.Chunk{{Index: 0, Name: "chunk-000000.ndjson.zst", Records: 42}}
 	})
 
 	t.Run("status", func(t *testing.T) {
 		msg := natsAsk(t, nc, "exports.status", `{"id":"`+b.ID+`"}`)
-		var m chunker.Manifest
+		var m api.Manifest
 		if err := json.Unmarshal(msg.Data, &m); err != nil {
 			t.Fatal(err)
 		}
-		if m.ID != b.ID || m.State != chunker.StateRunning || m.Records != 42 || len(m.Chunks) != 1 || m.Chunks[0].Records != 42 {
+		if m.ID != b.ID || m.State != api.StateRunning || m.Records != 42 || len(m.Chunks) != 1 || m.Chunks[0].Records != 42 {
 			t.Errorf("status = %s", msg.Data)
 		}
 		// A manifest without chunks says [] rather than null.
@@ -282,7 +282,7 @@ func TestNATSEndpoints(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				msg := natsAsk(t, nc, "exports.list", tc.body)
-				var items []natsListItem
+				var items []api.ListItem
 				if err := json.Unmarshal(msg.Data, &items); err != nil {
 					t.Fatalf("%s: %v", msg.Data, err)
 				}
@@ -306,16 +306,16 @@ func TestNATSEndpoints(t *testing.T) {
 		}
 	})
 	t.Run("cancel", func(t *testing.T) {
-		var m chunker.Manifest
+		var m api.Manifest
 		natsAskOK(t, nc, "exports.cancel", `{"id":"`+b.ID+`"}`, &m)
-		if m.ID != b.ID || m.State != chunker.StateCancelled {
+		if m.ID != b.ID || m.State != api.StateCancelled {
 			t.Errorf("cancel gave %s %s", m.ID, m.State)
 		}
 	})
 	t.Run("resume", func(t *testing.T) {
-		var m chunker.Manifest
+		var m api.Manifest
 		natsAskOK(t, nc, "exports.resume", `{"id":"`+b.ID+`"}`, &m)
-		if m.ID != b.ID || m.State != chunker.StateQueued {
+		if m.ID != b.ID || m.State != api.StateQueued {
 			t.Errorf("resume gave %s %s", m.ID, m.State)
 		}
 	})
@@ -324,7 +324,7 @@ func TestNATSEndpoints(t *testing.T) {
 		if want := `{"id":"` + a.ID + `","deleted":true}`; string(msg.Data) != want {
 			t.Errorf("delete = %s, want %s", msg.Data, want)
 		}
-		if _, err := fake.Status(a.ID); !errors.Is(err, ErrNotFound) {
+		if _, err := fake.Status(a.ID); !errors.Is(err, api.ErrNotFound) {
 			t.Errorf("after delete, Status: %v", err)
 		}
 	})
@@ -334,7 +334,7 @@ func TestNATSErrors(t *testing.T) {
 	nc, fake, _ := natsTestService(t, nil)
 	queued := natsStartOne(t, nc).ID
 	done := natsStartOne(t, nc).ID
-	fake.set(done, func(m *chunker.Manifest) { m.State = chunker.StateCompleted })
+	fake.set(done, func(m *api.Manifest) { m.State = api.StateCompleted })
 	unknown := checkpoint.NewID()
 	id := func(id string) string { return `{"id":"` + id + `"}` }
 
@@ -348,7 +348,7 @@ func TestNATSErrors(t *testing.T) {
 		{name: "start: bad request", subject: "start", body: `{"collection":"tasks"}`, code: 400, field: "database", message: "database: required"},
 		{name: "start: invalid without field", subject: "start", body: `{"database":"app"}`, startErr: fmt.Errorf("plan: %w", request.ErrInvalid), code: 400, message: "invalid export request"},
 		{name: "start: empty body", subject: "start", body: ``, code: 400, field: "request"},
-		{name: "start: busy", subject: "start", body: `{"database":"app"}`, startErr: fmt.Errorf("%w: 4 running, 16 queued", ErrBusy), code: 503, message: "export queue is full: 4 running"},
+		{name: "start: busy", subject: "start", body: `{"database":"app"}`, startErr: fmt.Errorf("%w: 4 running, 16 queued", api.ErrBusy), code: 503, message: "export queue is full: 4 running"},
 		{name: "start: stopping", subject: "start", body: `{"database":"app"}`, startErr: fmt.Errorf("store: %w", context.Canceled), code: 503, message: "busy or stopping"},
 		{name: "start: internal", subject: "start", body: `{"database":"app"}`, startErr: errors.New("disk on fire"), code: 500, message: "internal error"},
 		{name: "status: unknown", subject: "status", body: id(unknown), code: 404, message: "unknown export"},
@@ -382,7 +382,7 @@ func TestNATSErrors(t *testing.T) {
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
-	if fake.byID[queued] == nil || fake.byID[queued].State != chunker.StateQueued {
+	if fake.byID[queued] == nil || fake.byID[queued].State != api.StateQueued {
 		t.Errorf("a refused request changed export %s", queued)
 	}
 }

@@ -12,12 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/nats-io/nats.go"
 )
-
-// DefaultPrefix is the subject prefix of the NATS service and of progress
-// events when none is configured.
-const DefaultPrefix = "exports"
 
 // Defaults of the Publisher. The processing interval makes "at most a few
 // export-processing events per second per export" four, the runner's own
@@ -148,11 +145,11 @@ func WithProgressQueueLimit(n int) PublisherOption {
 }
 
 // NewPublisher returns a Publisher on nc and starts its sender goroutine,
-// which Close stops. An empty prefix means DefaultPrefix; a nil logger
+// which Close stops. An empty prefix means api.DefaultPrefix; a nil logger
 // discards.
 func NewPublisher(nc *nats.Conn, prefix string, logger *slog.Logger, opts ...PublisherOption) *Publisher {
 	if prefix == "" {
-		prefix = DefaultPrefix
+		prefix = api.DefaultPrefix
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -177,17 +174,9 @@ func NewPublisher(nc *nats.Conn, prefix string, logger *slog.Logger, opts ...Pub
 	return p
 }
 
-// ProgressSubject is the subject of export id's progress events.
-func ProgressSubject(prefix, id string) string {
-	if prefix == "" {
-		prefix = DefaultPrefix
-	}
-	return prefix + ".progress." + id
-}
-
 // Publish queues ev for its export and returns at once. A zero ev.Time is
 // set to now; ev.Seq is assigned when the event is sent.
-func (p *Publisher) Publish(ev Event) {
+func (p *Publisher) Publish(ev api.Event) {
 	p.published.Add(1)
 	if ev.Time.IsZero() {
 		ev.Time = time.Now().UTC()
@@ -206,7 +195,7 @@ func (p *Publisher) Publish(ev Event) {
 			p.log.Warn("progress event without a usable export id", "event", ev.Event, "export", ev.ExportID)
 			return
 		}
-		q = &progressQueue{subject: ProgressSubject(p.prefix, ev.ExportID)}
+		q = &progressQueue{subject: api.ProgressSubject(p.prefix, ev.ExportID)}
 		p.exports[ev.ExportID] = q
 	}
 	appended, shed := q.push(ev, p.limit)
@@ -237,12 +226,12 @@ func (p *Publisher) Publish(ev Event) {
 // after its last event, and knows nothing from before a restart). A
 // subscriber that came late, or that resubscribed after an outage, asks
 // for it (the service's <prefix>.last) to catch up with what it missed.
-func (p *Publisher) Last(id string) (Event, bool) {
+func (p *Publisher) Last(id string) (api.Event, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	q := p.exports[id]
 	if q == nil || !q.hasSent {
-		return Event{}, false
+		return api.Event{}, false
 	}
 	return q.sent, true
 }
@@ -295,7 +284,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 // its way to NATS.
 type progressMsg struct {
 	subject string
-	ev      Event
+	ev      api.Event
 	data    []byte // encoded once, kept while NATS refuses it
 }
 
@@ -381,7 +370,7 @@ func (p *Publisher) take(now time.Time, flushing, connected bool, out []progress
 	for _, q := range p.active {
 		for q.len() > 0 && len(out) < progressTakeMax {
 			ev := q.front()
-			if ev.Event == EventProcessing && !flushing {
+			if ev.Event == api.EventProcessing && !flushing {
 				if q.len() > 1 { // superseded: what follows has newer counts
 					q.pop()
 					p.coalesced.Add(1)
@@ -484,7 +473,7 @@ func (p *Publisher) sweep(now time.Time) {
 }
 
 // sanitizeEvent makes ev encodable: JSON has no NaN or infinity.
-func sanitizeEvent(ev Event) *Event {
+func sanitizeEvent(ev api.Event) *api.Event {
 	if math.IsNaN(ev.Rate) || math.IsInf(ev.Rate, 0) {
 		ev.Rate = 0
 	}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/exportd/exportd/api"
 	"github.com/nats-io/nats.go"
 )
 
@@ -36,9 +37,9 @@ func BenchmarkPublish(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				n++
-				ev := Event{Event: EventProcessing, ExportID: id, Records: n, Bytes: n * 100}
+				ev := api.Event{Event: api.EventProcessing, ExportID: id, Records: n, Bytes: n * 100}
 				if bc.otherEvery > 0 && n%int64(bc.otherEvery) == 0 {
-					ev.Event = EventFileGeneration
+					ev.Event = api.EventFileGeneration
 					others++
 				}
 				p.Publish(ev)
@@ -58,7 +59,7 @@ func BenchmarkPublish(b *testing.B) {
 			var i int64
 			for pb.Next() {
 				i++
-				p.Publish(Event{Event: EventProcessing, ExportID: id, Records: i})
+				p.Publish(api.Event{Event: api.EventProcessing, ExportID: id, Records: i})
 			}
 			n.Add(i)
 		})

@@ -1,13 +1,17 @@
 package transport
 
-import "time"
+import (
+	"time"
+
+	"github.com/exportd/exportd/api"
+)
 
 // progressQueue is one export's events on their way to NATS, oldest first,
 // with the export's sequence counter and rate limit. The Publisher's mutex
 // guards it.
 type progressQueue struct {
 	subject string
-	items   []Event // items[head:] are queued
+	items   []api.Event // items[head:] are queued
 	head    int
 	active  bool // in Publisher.active
 
@@ -20,7 +24,7 @@ type progressQueue struct {
 	last time.Time
 	// sent is the last event taken, seq included: what Publisher.Last
 	// answers.
-	sent    Event
+	sent    api.Event
 	hasSent bool
 }
 
@@ -32,10 +36,10 @@ type progressShed struct {
 
 func (q *progressQueue) len() int { return len(q.items) - q.head }
 
-func (q *progressQueue) front() Event { return q.items[q.head] }
+func (q *progressQueue) front() api.Event { return q.items[q.head] }
 
 func (q *progressQueue) pop() {
-	q.items[q.head] = Event{} // let go of what it points to
+	q.items[q.head] = api.Event{} // let go of what it points to
 	q.head++
 	if q.head == len(q.items) {
 		q.items, q.head = q.items[:0], 0
@@ -50,8 +54,8 @@ func (q *progressQueue) reset() {
 // push queues ev. An export-processing event replaces a queued one at the
 // tail (it has newer counts and nothing came between them); then push
 // reports appended false. A queue at limit first sheds a quarter of it.
-func (q *progressQueue) push(ev Event, limit int) (appended bool, shed progressShed) {
-	if ev.Event == EventProcessing && q.len() > 0 && q.items[len(q.items)-1].Event == EventProcessing {
+func (q *progressQueue) push(ev api.Event, limit int) (appended bool, shed progressShed) {
+	if ev.Event == api.EventProcessing && q.len() > 0 && q.items[len(q.items)-1].Event == api.EventProcessing {
 		q.items[len(q.items)-1] = ev
 		return false, shed
 	}
@@ -81,14 +85,14 @@ func (q *progressQueue) shed(target int) progressShed {
 	}
 	newest := -1 // the newest export-processing event stays
 	for i := len(live) - 1; i >= 0; i-- {
-		if live[i].Event == EventProcessing {
+		if live[i].Event == api.EventProcessing {
 			newest = i
 			break
 		}
 	}
 	kept := live[:0]
 	for i, ev := range live {
-		if excess > 0 && ev.Event == EventProcessing && i != newest {
+		if excess > 0 && ev.Event == api.EventProcessing && i != newest {
 			excess--
 			s.processing++
 			continue

@@ -9,18 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/nats-io/nats.go"
-
-	"github.com/exportd/exportd/chunker"
 )
 
 // progressSubscribe subscribes nc to subject and returns the events that
 // arrive, in order.
-func progressSubscribe(tb testing.TB, nc *nats.Conn, subject string) <-chan Event {
+func progressSubscribe(tb testing.TB, nc *nats.Conn, subject string) <-chan api.Event {
 	tb.Helper()
-	ch := make(chan Event, 1<<18)
+	ch := make(chan api.Event, 1<<18)
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
-		var ev Event
+		var ev api.Event
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			tb.Errorf("event on %s: %s: %v", m.Subject, m.Data, err)
 			return
@@ -47,9 +46,9 @@ func progressSubscribe(tb testing.TB, nc *nats.Conn, subject string) <-chan Even
 }
 
 // progressCollect receives events until last says it is the last one.
-func progressCollect(tb testing.TB, ch <-chan Event, timeout time.Duration, last func(Event) bool) []Event {
+func progressCollect(tb testing.TB, ch <-chan api.Event, timeout time.Duration, last func(api.Event) bool) []api.Event {
 	tb.Helper()
-	var got []Event
+	var got []api.Event
 	deadline := time.After(timeout)
 	for {
 		select {
@@ -65,7 +64,7 @@ func progressCollect(tb testing.TB, ch <-chan Event, timeout time.Duration, last
 	}
 }
 
-func progressLast(evs []Event) any {
+func progressLast(evs []api.Event) any {
 	if len(evs) == 0 {
 		return nil
 	}
@@ -74,7 +73,7 @@ func progressLast(evs []Event) any {
 
 // progressNothingMore checks that nothing else arrives once a round trip
 // through the server is done.
-func progressNothingMore(tb testing.TB, nc *nats.Conn, ch <-chan Event) {
+func progressNothingMore(tb testing.TB, nc *nats.Conn, ch <-chan api.Event) {
 	tb.Helper()
 	if err := nc.Flush(); err != nil {
 		tb.Fatal(err)
@@ -87,7 +86,7 @@ func progressNothingMore(tb testing.TB, nc *nats.Conn, ch <-chan Event) {
 }
 
 // progressCheckSeq checks that seq goes up by one from first.
-func progressCheckSeq(tb testing.TB, evs []Event, first int64) {
+func progressCheckSeq(tb testing.TB, evs []api.Event, first int64) {
 	tb.Helper()
 	for i, ev := range evs {
 		if ev.Seq != first+int64(i) {
@@ -111,14 +110,14 @@ func progressClose(tb testing.TB, p *Publisher) PublisherStats {
 }
 
 // progressRun is the events of one export's life.
-func progressRun(id string, chunks int) []Event {
-	evs := []Event{{Event: EventQueued, ExportID: id}, {Event: EventFetching, ExportID: id}}
+func progressRun(id string, chunks int) []api.Event {
+	evs := []api.Event{{Event: api.EventQueued, ExportID: id}, {Event: api.EventFetching, ExportID: id}}
 	for i := range chunks {
-		evs = append(evs, Event{Event: EventFileGeneration, ExportID: id, Records: int64(i+1) * 10, Chunks: i + 1,
-			Chunk: &chunker.Chunk{Index: i, Name: fmt.Sprintf("chunk-%06d.ndjson.zst", i), Records: 10}})
+		evs = append(evs, api.Event{Event: api.EventFileGeneration, ExportID: id, Records: int64(i+1) * 10, Chunks: i + 1,
+			Chunk: &api.Chunk{Index: i, Name: fmt.Sprintf("chunk-%06d.ndjson.zst", i), Records: 10}})
 	}
-	return append(evs, Event{Event: EventFinalizing, ExportID: id, Records: int64(chunks) * 10},
-		Event{Event: EventCompleted, ExportID: id, Records: int64(chunks) * 10})
+	return append(evs, api.Event{Event: api.EventFinalizing, ExportID: id, Records: int64(chunks) * 10},
+		api.Event{Event: api.EventCompleted, ExportID: id, Records: int64(chunks) * 10})
 }
 
 func TestPublisherOrderAndSeq(t *testing.T) {
@@ -131,7 +130,7 @@ func TestPublisherOrderAndSeq(t *testing.T) {
 
 	runA, runB := progressRun(a, 5), progressRun(b, 3)
 	for i := range max(len(runA), len(runB)) {
-		for _, run := range [][]Event{runA, runB} {
+		for _, run := range [][]api.Event{runA, runB} {
 			if i < len(run) {
 				ev := run[i]
 				ev.Seq = 99 // the caller's seq does not count
@@ -140,8 +139,8 @@ func TestPublisherOrderAndSeq(t *testing.T) {
 		}
 	}
 
-	isLast := func(id string) func(Event) bool {
-		return func(ev Event) bool { return ev.ExportID == id && ev.Event == EventCompleted }
+	isLast := func(id string) func(api.Event) bool {
+		return func(ev api.Event) bool { return ev.ExportID == id && ev.Event == api.EventCompleted }
 	}
 	got := progressCollect(t, onA, 10*time.Second, isLast(a))
 	if len(got) != len(runA) {
@@ -159,7 +158,7 @@ func TestPublisherOrderAndSeq(t *testing.T) {
 	}
 
 	// The wildcard subscriber sees both exports, each in its order.
-	var seenA, seenB []Event
+	var seenA, seenB []api.Event
 	for len(seenA) < len(runA) || len(seenB) < len(runB) {
 		select {
 		case ev := <-all:
@@ -181,9 +180,9 @@ func TestPublisherOrderAndSeq(t *testing.T) {
 	}
 
 	// The sequence goes on with the export: a resume continues it.
-	p.Publish(Event{Event: EventResumed, ExportID: a})
-	for _, ch := range []<-chan Event{onA, all} {
-		got = progressCollect(t, ch, 10*time.Second, func(Event) bool { return true })
+	p.Publish(api.Event{Event: api.EventResumed, ExportID: a})
+	for _, ch := range []<-chan api.Event{onA, all} {
+		got = progressCollect(t, ch, 10*time.Second, func(api.Event) bool { return true })
 		if got[0].Seq != int64(len(runA))+1 {
 			t.Errorf("export-resumed has seq %d, want %d", got[0].Seq, len(runA)+1)
 		}
@@ -205,23 +204,23 @@ func TestPublisherRateLimitsProcessing(t *testing.T) {
 		p := NewPublisher(natsTestConn(t, srv), "", nil)
 		const n = 10_000
 		for i := int64(1); i <= n; i++ {
-			p.Publish(Event{Event: EventProcessing, ExportID: id, Records: i})
+			p.Publish(api.Event{Event: api.EventProcessing, ExportID: id, Records: i})
 			if i%1000 == 500 {
-				p.Publish(Event{Event: EventFileGeneration, ExportID: id, Records: i})
+				p.Publish(api.Event{Event: api.EventFileGeneration, ExportID: id, Records: i})
 			}
 		}
 		// The newest processing event arrives when its slot comes, without
 		// waiting for Close.
-		got := progressCollect(t, ch, 10*time.Second, func(ev Event) bool {
-			return ev.Event == EventProcessing && ev.Records == n
+		got := progressCollect(t, ch, 10*time.Second, func(ev api.Event) bool {
+			return ev.Event == api.EventProcessing && ev.Records == n
 		})
 		progressCheckSeq(t, got, 1)
-		var processing, files []Event
+		var processing, files []api.Event
 		for i, ev := range got {
 			if i > 0 && ev.Records < got[i-1].Records {
 				t.Errorf("records go back: %d after %d", ev.Records, got[i-1].Records)
 			}
-			if ev.Event == EventProcessing {
+			if ev.Event == api.EventProcessing {
 				processing = append(processing, ev)
 			} else {
 				files = append(files, ev)
@@ -234,7 +233,7 @@ func TestPublisherRateLimitsProcessing(t *testing.T) {
 			t.Fatalf("%d file-generation events arrived, want all 10", len(files))
 		}
 		for i, ev := range files {
-			if want := int64(i*1000 + 500); ev.Event != EventFileGeneration || ev.Records != want {
+			if want := int64(i*1000 + 500); ev.Event != api.EventFileGeneration || ev.Records != want {
 				t.Errorf("file event %d = %s with %d records, want %d", i, ev.Event, ev.Records, want)
 			}
 		}
@@ -252,9 +251,9 @@ func TestPublisherRateLimitsProcessing(t *testing.T) {
 		var n int64
 		for time.Since(begin) < 10*interval {
 			n++
-			p.Publish(Event{Event: EventProcessing, ExportID: id, Records: n})
+			p.Publish(api.Event{Event: api.EventProcessing, ExportID: id, Records: n})
 		}
-		got := progressCollect(t, ch, 10*time.Second, func(ev Event) bool { return ev.Records == n })
+		got := progressCollect(t, ch, 10*time.Second, func(ev api.Event) bool { return ev.Records == n })
 		elapsed := time.Since(begin)
 		if limit := int(elapsed/interval) + 2; len(got) > limit {
 			t.Errorf("%d processing events in %v, want at most %d", len(got), elapsed, limit)
@@ -287,8 +286,8 @@ func TestPublisherOutage(t *testing.T) {
 			p := NewPublisher(nc, "", nil)
 			const id = "dddddddddddddddddddddddddd"
 
-			p.Publish(Event{Event: EventQueued, ExportID: id})
-			progressCollect(t, ch, 10*time.Second, func(Event) bool { return true })
+			p.Publish(api.Event{Event: api.EventQueued, ExportID: id})
+			progressCollect(t, ch, 10*time.Second, func(api.Event) bool { return true })
 
 			srv.Shutdown()
 			progressWait(t, down, "disconnect")
@@ -298,13 +297,13 @@ func TestPublisherOutage(t *testing.T) {
 			go func() {
 				begin := time.Now()
 				for i := int64(1); i <= n; i++ {
-					kind := EventProcessing
+					kind := api.EventProcessing
 					if i%100 == 0 {
-						kind = EventFileGeneration
+						kind = api.EventFileGeneration
 					}
-					p.Publish(Event{Event: kind, ExportID: id, Records: i})
+					p.Publish(api.Event{Event: kind, ExportID: id, Records: i})
 				}
-				p.Publish(Event{Event: EventCompleted, ExportID: id, Records: n})
+				p.Publish(api.Event{Event: api.EventCompleted, ExportID: id, Records: n})
 				done <- time.Since(begin)
 			}()
 			select {
@@ -316,17 +315,17 @@ func TestPublisherOutage(t *testing.T) {
 
 			natsTestServerOn(t, port)
 			progressWait(t, up, "reconnect")
-			got := progressCollect(t, ch, 15*time.Second, func(ev Event) bool { return ev.Event == EventCompleted })
+			got := progressCollect(t, ch, 15*time.Second, func(ev api.Event) bool { return ev.Event == api.EventCompleted })
 			progressCheckSeq(t, got, 2)
 			var files, processing int
 			for _, ev := range got {
 				switch ev.Event {
-				case EventFileGeneration:
+				case api.EventFileGeneration:
 					files++
 					if want := int64(files * 100); ev.Records != want {
 						t.Fatalf("file event %d has %d records, want %d", files, ev.Records, want)
 					}
-				case EventProcessing:
+				case api.EventProcessing:
 					processing++
 				}
 			}
@@ -352,21 +351,21 @@ func TestPublisherQueueLimit(t *testing.T) {
 	ch := progressSubscribe(t, nc, "exports.progress.>")
 	p := NewPublisher(nc, "", nil, WithProgressQueueLimit(100))
 	const id = "eeeeeeeeeeeeeeeeeeeeeeeeee"
-	p.Publish(Event{Event: EventQueued, ExportID: id})
-	progressCollect(t, ch, 10*time.Second, func(Event) bool { return true })
+	p.Publish(api.Event{Event: api.EventQueued, ExportID: id})
+	progressCollect(t, ch, 10*time.Second, func(api.Event) bool { return true })
 	srv.Shutdown()
 	progressWait(t, down, "disconnect")
 
 	const files = 1000
 	for i := int64(1); i <= files; i++ {
-		p.Publish(Event{Event: EventProcessing, ExportID: id, Records: i})
-		p.Publish(Event{Event: EventFileGeneration, ExportID: id, Records: i})
+		p.Publish(api.Event{Event: api.EventProcessing, ExportID: id, Records: i})
+		p.Publish(api.Event{Event: api.EventFileGeneration, ExportID: id, Records: i})
 	}
-	p.Publish(Event{Event: EventCompleted, ExportID: id, Records: files})
+	p.Publish(api.Event{Event: api.EventCompleted, ExportID: id, Records: files})
 
 	natsTestServerOn(t, port)
 	progressWait(t, up, "reconnect")
-	got := progressCollect(t, ch, 15*time.Second, func(ev Event) bool { return ev.Event == EventCompleted })
+	got := progressCollect(t, ch, 15*time.Second, func(ev api.Event) bool { return ev.Event == api.EventCompleted })
 	// What the sender had taken before NATS refused it comes first, then
 	// the queue as the limit left it.
 	if len(got) > 100+progressTakeMax {
@@ -380,7 +379,7 @@ func TestPublisherQueueLimit(t *testing.T) {
 		}
 		gap += ev.Seq - prev - 1
 		prev = ev.Seq
-		if i < len(got)-1 && ev.Event != EventFileGeneration {
+		if i < len(got)-1 && ev.Event != api.EventFileGeneration {
 			t.Fatalf("event %d is %s: processing events are shed first", i, ev.Event)
 		}
 	}
@@ -401,7 +400,7 @@ func TestPublisherClose(t *testing.T) {
 		srv := natsTestServer(t)
 		p := NewPublisher(natsTestConn(t, srv), "", nil)
 		progressClose(t, p)
-		p.Publish(Event{Event: EventQueued, ExportID: "x"})
+		p.Publish(api.Event{Event: api.EventQueued, ExportID: "x"})
 		if st := p.Stats(); st.Lost != 1 || st.Sent != 0 {
 			t.Errorf("stats = %+v", st)
 		}
@@ -415,7 +414,7 @@ func TestPublisherClose(t *testing.T) {
 		p := NewPublisher(nc, "", nil)
 		nc.Close()
 		for range 10 {
-			p.Publish(Event{Event: EventFileGeneration, ExportID: "x"})
+			p.Publish(api.Event{Event: api.EventFileGeneration, ExportID: "x"})
 		}
 		err := p.Close(context.Background())
 		if !errors.Is(err, nats.ErrConnectionClosed) {
@@ -432,7 +431,7 @@ func TestPublisherClose(t *testing.T) {
 		srv.Shutdown()
 		progressWait(t, down, "disconnect")
 		for range 10 {
-			p.Publish(Event{Event: EventFileGeneration, ExportID: "x"})
+			p.Publish(api.Event{Event: api.EventFileGeneration, ExportID: "x"})
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
@@ -456,7 +455,7 @@ func TestPublisherClose(t *testing.T) {
 		ch := progressSubscribe(t, nc, ">")
 		p := NewPublisher(nc, "", nil)
 		for _, id := range []string{"", "a.b", "a*", "a>", "a b"} {
-			p.Publish(Event{Event: EventQueued, ExportID: id})
+			p.Publish(api.Event{Event: api.EventQueued, ExportID: id})
 		}
 		if st := progressClose(t, p); st.Lost != 5 {
 			t.Errorf("stats = %+v, want 5 lost", st)
@@ -494,7 +493,7 @@ func progressWait(tb testing.TB, ch <-chan struct{}, what string) {
 }
 
 func TestProgressQueueShed(t *testing.T) {
-	const P, F = EventProcessing, EventFileGeneration
+	const P, F = api.EventProcessing, api.EventFileGeneration
 	for _, tc := range []struct {
 		name      string
 		push      []string
@@ -516,7 +515,7 @@ func TestProgressQueueShed(t *testing.T) {
 			var shed progressShed
 			coalesced := 0
 			for i, kind := range tc.push {
-				appended, s := q.push(Event{Event: kind, Records: int64(i + 1)}, tc.limit)
+				appended, s := q.push(api.Event{Event: kind, Records: int64(i + 1)}, tc.limit)
 				if !appended {
 					coalesced++
 				}
@@ -539,7 +538,7 @@ func TestProgressQueueShed(t *testing.T) {
 	// A queue that is never empty reuses its slice instead of growing.
 	var q progressQueue
 	for i := range 100_000 {
-		q.push(Event{Event: EventFileGeneration, Records: int64(i)}, 1000)
+		q.push(api.Event{Event: api.EventFileGeneration, Records: int64(i)}, 1000)
 		if q.len() > 10 {
 			q.pop()
 		}

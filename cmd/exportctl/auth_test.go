@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/daemon"
 	"github.com/exportd/exportd/internal/procs"
 )
@@ -43,7 +43,7 @@ func TestAuthenticatedDaemon(t *testing.T) {
 		t.Fatalf("list: %s", got)
 	}
 	m := d.manifest(t, id)
-	if m.State != chunker.StateCompleted {
+	if m.State != api.StateCompleted {
 		t.Fatalf("state %s", m.State)
 	}
 

@@ -12,10 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
-
-	"github.com/exportd/exportd/chunker"
 )
 
 // serviceError is an error reply of the exportd service: its micro error
@@ -132,8 +131,8 @@ func (c *client) call(ctx context.Context, op string, data []byte, out any) (jso
 }
 
 // status returns export id's manifest.
-func (c *client) status(ctx context.Context, id string) (*chunker.Manifest, error) {
-	var m chunker.Manifest
+func (c *client) status(ctx context.Context, id string) (*api.Manifest, error) {
+	var m api.Manifest
 	_, err := c.call(ctx, "status", object("id", id), &m)
 	return &m, err
 }

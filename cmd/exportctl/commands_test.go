@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 )
 
 // status, list, cancel, resume and delete on one export, from queued to
@@ -19,7 +19,7 @@ func TestCommands(t *testing.T) {
 	if again := d.start(t, "--chunk-records", "1000", "--request-id", "commands-1"); again != id {
 		t.Fatalf("the same request id gave %s and %s", id, again)
 	}
-	if m := d.manifest(t, id); m.ID != id || (m.State != chunker.StateQueued && m.State != chunker.StateRunning) {
+	if m := d.manifest(t, id); m.ID != id || (m.State != api.StateQueued && m.State != api.StateRunning) {
 		t.Fatalf("status: %+v", m)
 	}
 	if r := d.mustCtl(t, "cancel", id); r.stdout != id+" cancelled\n" {
@@ -35,14 +35,14 @@ func TestCommands(t *testing.T) {
 	}
 
 	d.mongo.open()
-	var m chunker.Manifest
+	var m api.Manifest
 	if err := json.Unmarshal([]byte(d.mustCtl(t, "resume", id, "--json").stdout), &m); err != nil || m.ID != id {
 		t.Fatalf("resume --json: %v %+v", err, m)
 	}
 	d.mustCtl(t, "watch", id)
 	var items []struct{ ID, State string }
 	if err := json.Unmarshal([]byte(d.mustCtl(t, "--json", "list").stdout), &items); err != nil ||
-		len(items) != 1 || items[0].ID != id || items[0].State != chunker.StateCompleted {
+		len(items) != 1 || items[0].ID != id || items[0].State != string(api.StateCompleted) {
 		t.Fatalf("list --json: %v %+v", err, items)
 	}
 	// Cancel and resume of a completed export are refused (409): exit 1.

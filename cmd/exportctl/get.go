@@ -24,6 +24,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
@@ -86,7 +87,7 @@ func (c *client) get(ctx context.Context, cfg *config, id, dataURL string, w io.
 	if err != nil {
 		return err
 	}
-	if signed && m.State != chunker.StateCompleted {
+	if signed && m.State != api.StateCompleted {
 		return fmt.Errorf("export %s is %s, %w: a signed dataUrl serves only a completed export", id, m.State, errIncomplete)
 	}
 	dir := cmp.Or(cfg.Out, id)
@@ -112,7 +113,7 @@ func (c *client) get(ctx context.Context, cfg *config, id, dataURL string, w io.
 	}
 	fmt.Fprintf(w, "get %s: %d chunks in %s (%d complete before, %d resumed), %s downloaded\n",
 		id, len(m.Chunks), dir, d.kept.Load(), d.resumed.Load(), humanBytes(d.sent.Load()))
-	if m.State != chunker.StateCompleted {
+	if m.State != api.StateCompleted {
 		return fmt.Errorf("export %s is %s, %w: got the %d chunks sealed so far; run get again once it has completed", id, m.State, errIncomplete, len(m.Chunks))
 	}
 	if !cfg.Decompress {
@@ -129,7 +130,7 @@ func (c *client) get(ctx context.Context, cfg *config, id, dataURL string, w io.
 // checkManifest reads the export's format and compression (with the
 // service's defaults) and makes sure that every chunk name is the one its
 // index gives, so that no name from the server reaches a path unchecked.
-func checkManifest(m *chunker.Manifest, id string) (request.Format, request.Compression, error) {
+func checkManifest(m *api.Manifest, id string) (request.Format, request.Compression, error) {
 	var r struct {
 		Format      request.Format      `json:"format"`
 		Compression request.Compression `json:"compression"`
@@ -156,7 +157,7 @@ func checkManifest(m *chunker.Manifest, id string) (request.Format, request.Comp
 // sources says where each chunk is fetched: <base>/exports/<id>/chunks/<n>,
 // or, with a signed dataUrl and no bearer token, a byte range of it (signed
 // says so). The base is the dataUrl's, else httpURL.
-func sources(httpURL, dataURL string, bearer bool, m *chunker.Manifest) (src func(int) source, signed bool, err error) {
+func sources(httpURL, dataURL string, bearer bool, m *api.Manifest) (src func(int) source, signed bool, err error) {
 	base := httpURL
 	if dataURL != "" {
 		u, err := url.Parse(dataURL)
@@ -182,7 +183,7 @@ func sources(httpURL, dataURL string, bearer bool, m *chunker.Manifest) (src fun
 // to <name>.part (a chunk already there under its final name is taken
 // back as one), continuing what an earlier run left; the file is renamed
 // once its digest matches the manifest's.
-func (d *download) chunk(ctx context.Context, c chunker.Chunk, src source) error {
+func (d *download) chunk(ctx context.Context, c api.Chunk, src source) error {
 	final := filepath.Join(d.dir, c.Name)
 	part := final + ".part"
 	if err := os.Rename(final, part); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -278,7 +279,7 @@ func restart(f *os.File, h hash.Hash) (int64, error) {
 }
 
 // decompress writes the chunks in dir, decompressed in order, into name.
-func decompress(name, dir string, m *chunker.Manifest, comp request.Compression) (err error) {
+func decompress(name, dir string, m *api.Manifest, comp request.Compression) (err error) {
 	f, err := os.Create(name + ".tmp")
 	if err != nil {
 		return err

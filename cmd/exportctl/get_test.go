@@ -17,14 +17,14 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/nats-io/nats.go"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/internal/procs"
-	"github.com/exportd/exportd/transport"
 )
 
 // decompressed is the chunk files of m in dir, each decompressed alone,
 // concatenated.
-func decompressed(t *testing.T, dir string, m *chunker.Manifest) []byte {
+func decompressed(t *testing.T, dir string, m *api.Manifest) []byte {
 	t.Helper()
 	var all bytes.Buffer
 	for _, c := range m.Chunks {
@@ -251,8 +251,8 @@ func TestGetRunningExport(t *testing.T) {
 	d := startDaemon(t, "")
 	sealed := make(chan struct{}, 1)
 	sub, err := d.nc.Subscribe("exports.progress.>", func(msg *nats.Msg) {
-		var ev transport.Event
-		if json.Unmarshal(msg.Data, &ev) == nil && ev.Event == transport.EventFileGeneration {
+		var ev api.Event
+		if json.Unmarshal(msg.Data, &ev) == nil && ev.Event == api.EventFileGeneration {
 			d.mongo.close() // hold the export there
 			select {
 			case sealed <- struct{}{}:
@@ -272,7 +272,7 @@ func TestGetRunningExport(t *testing.T) {
 	}
 	sub.Unsubscribe()
 	m := d.manifest(t, id)
-	if m.State != chunker.StateRunning || len(m.Chunks) == 0 || len(m.Chunks) == 50 {
+	if m.State != api.StateRunning || len(m.Chunks) == 0 || len(m.Chunks) == 50 {
 		t.Fatalf("export %s with %d chunks: the test needs it running", m.State, len(m.Chunks))
 	}
 	dir := t.TempDir()
@@ -288,7 +288,7 @@ func TestGetRunningExport(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, id+".ndjson")); !os.IsNotExist(err) {
 		t.Fatal("--decompress wrote a file for an export that has not completed")
 	}
-	checkChunks(t, dir, &chunker.Manifest{Chunks: sofar})
+	checkChunks(t, dir, &api.Manifest{Chunks: sofar})
 
 	d.mongo.open()
 	d.mustCtl(t, "watch", id)
@@ -309,7 +309,7 @@ func TestStartWaitDecompress(t *testing.T) {
 		"--compression", "gzip", "--chunk-records", "700", "--wait", "--out", dir, "--decompress")
 	id := strings.TrimSpace(r.stdout)
 	m := d.manifest(t, id)
-	if m.State != chunker.StateCompleted || len(m.Chunks) != 8 {
+	if m.State != api.StateCompleted || len(m.Chunks) != 8 {
 		t.Fatalf("export %s with %d chunks", m.State, len(m.Chunks))
 	}
 	checkChunks(t, dir, m)

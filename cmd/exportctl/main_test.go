@@ -26,7 +26,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/daemon"
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
@@ -216,9 +216,9 @@ func (d *testDaemon) start(t *testing.T, args ...string) string {
 }
 
 // manifest is export id's manifest, by exportctl status.
-func (d *testDaemon) manifest(t *testing.T, id string) *chunker.Manifest {
+func (d *testDaemon) manifest(t *testing.T, id string) *api.Manifest {
 	t.Helper()
-	var m chunker.Manifest
+	var m api.Manifest
 	if err := json.Unmarshal([]byte(d.mustCtl(t, "status", id).stdout), &m); err != nil {
 		t.Fatalf("status: %v", err)
 	}
@@ -226,13 +226,13 @@ func (d *testDaemon) manifest(t *testing.T, id string) *chunker.Manifest {
 }
 
 // state is export id's state, asked over NATS by the test itself.
-func (d *testDaemon) state(t *testing.T, id string) string {
+func (d *testDaemon) state(t *testing.T, id string) api.State {
 	t.Helper()
 	msg, err := d.nc.Request("exports.status", []byte(`{"id":"`+id+`"}`), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m chunker.Manifest
+	var m api.Manifest
 	if err := json.Unmarshal(msg.Data, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // checkChunks fails the test unless dir holds every chunk of m, each with
 // its manifest digest, and no partial file.
-func checkChunks(t *testing.T, dir string, m *chunker.Manifest) {
+func checkChunks(t *testing.T, dir string, m *api.Manifest) {
 	t.Helper()
 	for _, c := range m.Chunks {
 		data, err := os.ReadFile(filepath.Join(dir, c.Name))

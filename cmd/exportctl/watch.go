@@ -10,10 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/nats-io/nats.go"
-
-	"github.com/exportd/exportd/chunker"
-	"github.com/exportd/exportd/transport"
 )
 
 var (
@@ -38,7 +36,7 @@ const (
 func (c *client) watch(ctx context.Context, id string, w io.Writer) error {
 	// Subscribe before asking for the state, so that no event falls between.
 	events := make(chan *nats.Msg, 1024)
-	sub, err := c.nc.ChanSubscribe(transport.ProgressSubject(c.prefix, id), events)
+	sub, err := c.nc.ChanSubscribe(api.ProgressSubject(c.prefix, id), events)
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
@@ -56,7 +54,7 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) error {
 		fi, err := f.Stat()
 		p.tty = err == nil && fi.Mode()&os.ModeCharDevice != 0
 	}
-	p.show(transport.Event{Event: m.State, Records: m.Records, Bytes: m.Bytes, Chunks: len(m.Chunks)})
+	p.show(api.Event{Event: string(m.State), Records: m.Records, Bytes: m.Bytes, Chunks: len(m.Chunks)})
 	quiet := time.NewTimer(watchQuiet)
 	defer quiet.Stop()
 	var seq int64
@@ -66,14 +64,14 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case msg := <-events:
-			var ev transport.Event
+			var ev api.Event
 			if json.Unmarshal(msg.Data, &ev) != nil {
 				continue
 			}
 			quiet.Reset(watchQuiet)
 			ask = seq > 0 && ev.Seq > seq+1 // events were lost: the state may be further on
 			seq = ev.Seq
-			state := strings.TrimPrefix(ev.Event, "export-")
+			state := api.State(strings.TrimPrefix(ev.Event, "export-"))
 			if done, err := ended(id, state, ev.Error); done {
 				p.done(state, ev.Records, ev.Chunks, ev.Bytes)
 				return err
@@ -103,13 +101,13 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) error {
 }
 
 // ended reports whether state is final, and the error it means.
-func ended(id, state, msg string) (bool, error) {
+func ended(id string, state api.State, msg string) (bool, error) {
 	switch state {
-	case chunker.StateCompleted:
+	case api.StateCompleted:
 		return true, nil
-	case chunker.StateFailed:
+	case api.StateFailed:
 		return true, fmt.Errorf("export %s %w: %s", id, errFailed, msg)
-	case chunker.StateCancelled:
+	case api.StateCancelled:
 		return true, fmt.Errorf("export %s %w", id, errCancelled)
 	}
 	return false, nil
@@ -125,9 +123,9 @@ type progressView struct {
 	last       time.Time
 }
 
-func (p *progressView) show(ev transport.Event) {
+func (p *progressView) show(ev api.Event) {
 	phase := strings.TrimPrefix(ev.Event, "export-")
-	if ev.Event == transport.EventFileGeneration || ev.Event == transport.EventProcessing {
+	if ev.Event == api.EventFileGeneration || ev.Event == api.EventProcessing {
 		phase = "running"
 	}
 	line := fmt.Sprintf("%s  %d records", phase, ev.Records)
@@ -152,7 +150,7 @@ func (p *progressView) show(ev transport.Event) {
 }
 
 // done replaces the bar with the export's outcome.
-func (p *progressView) done(state string, records int64, chunks int, bytes int64) {
+func (p *progressView) done(state api.State, records int64, chunks int, bytes int64) {
 	if p.drawn {
 		fmt.Fprint(p.w, "\r\033[K")
 	}

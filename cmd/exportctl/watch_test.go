@@ -10,9 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/internal/procs"
-	"github.com/exportd/exportd/transport"
 )
 
 // start, then watch: exit 0 once the export completes; a second watch finds
@@ -54,7 +53,7 @@ func TestWatchCancelledExits1(t *testing.T) {
 	if out := strings.Join(rest, "\n"); !strings.Contains(out, "export "+id+" was cancelled") {
 		t.Fatalf("watch did not say the export was cancelled: %q", out)
 	}
-	if m := d.manifest(t, id); m.State != chunker.StateCancelled {
+	if m := d.manifest(t, id); m.State != api.StateCancelled {
 		t.Fatalf("state %s", m.State)
 	}
 	// Watching it now reports the end at once, and fails the same way.
@@ -112,7 +111,7 @@ func TestWatchCatchesUpAfterReconnect(t *testing.T) {
 
 	broker.drop(true)
 	d.mongo.open()
-	waitFor(t, "the export to complete", func() bool { return d.state(t, id) == chunker.StateCompleted })
+	waitFor(t, "the export to complete", func() bool { return d.state(t, id) == api.StateCompleted })
 	broker.drop(false)
 	var rest []string
 	for l := range lines {
@@ -129,7 +128,7 @@ func TestWatchCatchesUpAfterReconnect(t *testing.T) {
 // The progress bar on a terminal, and lines elsewhere: one per phase.
 func TestProgressView(t *testing.T) {
 	total := int64(1000)
-	ev := transport.Event{Event: transport.EventProcessing, Records: 250, Total: &total, Rate: 50, Chunks: 2, Bytes: 2048}
+	ev := api.Event{Event: api.EventProcessing, Records: 250, Total: &total, Rate: 50, Chunks: 2, Bytes: 2048}
 	var buf bytes.Buffer
 	p := &progressView{w: &buf, id: "x", tty: true}
 	p.show(ev)
@@ -142,11 +141,11 @@ func TestProgressView(t *testing.T) {
 
 	buf.Reset()
 	p = &progressView{w: &buf, id: "x"}
-	p.show(transport.Event{Event: chunker.StateQueued})
+	p.show(api.Event{Event: string(api.StateQueued)})
 	p.show(ev)
 	ev.Records = 300
 	p.show(ev) // same phase, within lineEvery: no line
-	p.show(transport.Event{Event: transport.EventFinalizing, Records: 1000})
+	p.show(api.Event{Event: api.EventFinalizing, Records: 1000})
 	if got := strings.Count(buf.String(), "\n"); got != 3 || strings.Contains(buf.String(), "\r") {
 		t.Fatalf("lines:\n%s", buf.String())
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/internal/procs"
 )
@@ -111,7 +112,7 @@ func TestInterruptThenResume(t *testing.T) {
 		t.Fatalf("after SIGINT: %v", err)
 	}
 	m := readManifest(t, out)
-	if m.State != chunker.StateCancelled || !strings.Contains(m.Error, "interrupted") {
+	if m.State != api.StateCancelled || !strings.Contains(m.Error, "interrupted") {
 		t.Fatalf("manifest after SIGINT: %s %q", m.State, m.Error)
 	}
 	entries, _ := os.ReadDir(out)
@@ -131,7 +132,7 @@ func TestInterruptThenResume(t *testing.T) {
 	if err != nil || !strings.Contains(string(msg), "resuming export") || !strings.Contains(string(msg), "first new record read ") {
 		t.Fatalf("resume: %v\n%s", err, msg)
 	}
-	if m := readManifest(t, out); m.State != chunker.StateCompleted || m.Records != crashTasks+mixedTasks {
+	if m := readManifest(t, out); m.State != api.StateCompleted || m.Records != crashTasks+mixedTasks {
 		t.Fatalf("resumed export: %s with %d records", m.State, m.Records)
 	}
 }

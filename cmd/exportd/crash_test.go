@@ -21,6 +21,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/internal/procs"
@@ -261,7 +262,7 @@ func TestCrashResume(t *testing.T) {
 	}
 }
 
-func readManifest(t *testing.T, dir string) *chunker.Manifest {
+func readManifest(t *testing.T, dir string) *api.Manifest {
 	t.Helper()
 	m, err := chunker.ReadManifest(dir)
 	if err != nil {
@@ -275,10 +276,10 @@ var generatedAt = regexp.MustCompile(`"generatedAt":"[^"]*"`)
 // compareExports checks that dir holds the same export as ref: every chunk
 // byte for byte, except the json envelope's generatedAt in the first chunk,
 // which is each export's own creation time.
-func compareExports(t *testing.T, want *chunker.Manifest, ref, dir string) {
+func compareExports(t *testing.T, want *api.Manifest, ref, dir string) {
 	t.Helper()
 	got := readManifest(t, dir)
-	if got.State != chunker.StateCompleted || got.Records != want.Records || len(got.Chunks) != len(want.Chunks) {
+	if got.State != api.StateCompleted || got.Records != want.Records || len(got.Chunks) != len(want.Chunks) {
 		t.Fatalf("export: state %s, %d records in %d chunks; want completed, %d in %d", got.State, got.Records, len(got.Chunks), want.Records, len(want.Chunks))
 	}
 	for i, c := range got.Chunks {
@@ -367,7 +368,7 @@ func TestSecondProcessRefused(t *testing.T) {
 		t.Fatalf("first process: %v\n%s", err, firstOut.String())
 	}
 	m := readManifest(t, dir)
-	if m.State != chunker.StateCompleted || m.Records != crashTasks+mixedTasks {
+	if m.State != api.StateCompleted || m.Records != crashTasks+mixedTasks {
 		t.Fatalf("first export: %s with %d records", m.State, m.Records)
 	}
 }

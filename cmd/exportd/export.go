@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
@@ -167,7 +167,7 @@ func exportTo(ctx context.Context, cfg *exportConfig, reqJSON json.RawMessage, p
 	if err != nil {
 		return err
 	}
-	if e.State == chunker.StateCompleted {
+	if e.State == api.StateCompleted {
 		fmt.Fprintf(os.Stderr, "export %s in %s is already complete: %d records in %d chunks\n", e.ID, cfg.Out, e.Records, e.Chunks)
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/export"
 )
@@ -46,5 +47,5 @@ func installFailpoints(env *export.Env) {
 	}
 	env.Hooks = chunker.Hooks{AfterWrite: hit("after-write"), AfterSync: hit("after-sync"), AfterRename: hit("after-rename")}
 	commit := hit("after-commit")
-	env.AfterCommit = func(c chunker.Chunk) { commit(c.Name) }
+	env.AfterCommit = func(c api.Chunk) { commit(c.Name) }
 }

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/pipeline"
 )
 
@@ -127,7 +127,7 @@ func human(x float64) string {
 	return fmt.Sprintf("%.0f", x)
 }
 
-func printSummary(w io.Writer, dir string, m *chunker.Manifest, took time.Duration) {
+func printSummary(w io.Writer, dir string, m *api.Manifest, took time.Duration) {
 	var raw int64
 	for _, c := range m.Chunks {
 		raw += c.RawBytes

@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/internal/procs"
 )
 
@@ -71,13 +71,13 @@ func connect(t *testing.T, url string) *nats.Conn {
 	}
 }
 
-func status(t *testing.T, nc *nats.Conn, id string) *chunker.Manifest {
+func status(t *testing.T, nc *nats.Conn, id string) *api.Manifest {
 	t.Helper()
 	msg, err := nc.Request("exports.status", []byte(fmt.Sprintf(`{"id": %q}`, id)), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m chunker.Manifest
+	var m api.Manifest
 	if err := json.Unmarshal(msg.Data, &m); err != nil {
 		t.Fatalf("status %s: %v", msg.Data, err)
 	}
@@ -97,7 +97,7 @@ func TestDaemonKilledDuringTwoExports(t *testing.T) {
 			[]string{"--format", "csv", "--compression", "gzip", "--fields", "_id,title,completedAt", "--sort", `{"completedAt": -1}`}},
 	}
 	// The uninterrupted runs, in the foreground.
-	var want []*chunker.Manifest
+	var want []*api.Manifest
 	for _, r := range requests {
 		dir := filepath.Join(t.TempDir(), "ref")
 		if out, err := procs.CombinedOutput(exportCmd(t, dir, r.args)); err != nil {
@@ -124,10 +124,10 @@ func TestDaemonKilledDuringTwoExports(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		a, b := status(t, nc, ids[0]), status(t, nc, ids[1])
-		if len(a.Chunks) >= 2 && len(b.Chunks) >= 2 && a.State == chunker.StateRunning && b.State == chunker.StateRunning {
+		if len(a.Chunks) >= 2 && len(b.Chunks) >= 2 && a.State == api.StateRunning && b.State == api.StateRunning {
 			break
 		}
-		if a.State == chunker.StateCompleted || b.State == chunker.StateCompleted || time.Now().After(deadline) {
+		if a.State == api.StateCompleted || b.State == api.StateCompleted || time.Now().After(deadline) {
 			t.Fatalf("could not catch both exports running: %s with %d chunks, %s with %d", a.State, len(a.Chunks), b.State, len(b.Chunks))
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -141,15 +141,15 @@ func TestDaemonKilledDuringTwoExports(t *testing.T) {
 	defer nc.Close()
 	for i, id := range ids {
 		deadline := time.Now().Add(5 * time.Minute)
-		var m *chunker.Manifest
+		var m *api.Manifest
 		for {
 			m = status(t, nc, id)
-			if m.State == chunker.StateCompleted || m.State == chunker.StateFailed || time.Now().After(deadline) {
+			if m.State == api.StateCompleted || m.State == api.StateFailed || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if m.State != chunker.StateCompleted || m.Records != want[i].Records || len(m.Chunks) != len(want[i].Chunks) {
+		if m.State != api.StateCompleted || m.Records != want[i].Records || len(m.Chunks) != len(want[i].Chunks) {
 			t.Fatalf("export %d after the restart: %s, %d records in %d chunks (%s)", i, m.State, m.Records, len(m.Chunks), m.Error)
 		}
 		for j, c := range m.Chunks {
