@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/export"
@@ -105,15 +106,15 @@ func BenchmarkCheckpointCost(b *testing.B) {
 			var records int64
 			for b.Loop() {
 				dir := b.TempDir()
-				commit := func(context.Context, chunker.Chunk, bool) error { return nil }
+				commit := func(context.Context, api.Chunk, bool) error { return nil }
 				if recorded {
 					store, err := checkpoint.Open(filepath.Join(dir, checkpoint.FileName))
 					if err != nil {
 						b.Fatal(err)
 					}
-					e := &checkpoint.Export{ID: checkpoint.NewID(), Plan: *p, State: chunker.StateRunning}
+					e := &checkpoint.Export{ID: checkpoint.NewID(), Plan: *p, State: api.StateRunning}
 					store.Create(e)
-					commit = func(_ context.Context, c chunker.Chunk, final bool) error {
+					commit = func(_ context.Context, c api.Chunk, final bool) error {
 						if err := store.Commit(e.ID, c, final, time.Now()); err != nil {
 							return err
 						}

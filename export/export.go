@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/format"
@@ -38,9 +39,9 @@ type Env struct {
 	MaxBackoff time.Duration
 	// Hooks and AfterCommit stop the process at chosen points (crash tests).
 	Hooks       chunker.Hooks
-	AfterCommit func(c chunker.Chunk)
+	AfterCommit func(c api.Chunk)
 	// OnChunk is told of each recorded chunk (progress events).
-	OnChunk func(c chunker.Chunk)
+	OnChunk func(c api.Chunk)
 	// Source, when not nil, yields the documents of plan p after last in
 	// place of a MongoDB cursor: benchmarks run whole exports over
 	// documents held in memory with it.
@@ -64,13 +65,13 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 	if err != nil {
 		return err
 	}
-	if e.State == chunker.StateCompleted {
+	if e.State == api.StateCompleted {
 		return writeManifest(env.Store, id, dir)
 	}
 	if err := Recover(env.Store, id, dir, log); err != nil {
 		return err
 	}
-	if err := env.Store.SetState(id, chunker.StateRunning, "", time.Now().UTC()); err != nil {
+	if err := env.Store.SetState(id, api.StateRunning, "", time.Now().UTC()); err != nil {
 		return err
 	}
 	if err := writeManifest(env.Store, id, dir); err != nil {
@@ -169,7 +170,7 @@ func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder,
 		Hooks:        env.Hooks,
 		Stats:        stats,
 		Logger:       log,
-		Commit: func(_ context.Context, c chunker.Chunk, final bool) error {
+		Commit: func(_ context.Context, c api.Chunk, final bool) error {
 			// The chunk is durable; record it even if ctx is ending.
 			if err := env.Store.Commit(id, c, final, time.Now().UTC()); err != nil {
 				return err
@@ -189,7 +190,7 @@ func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder,
 	}
 	// The pipeline ended without a final chunk when the last record
 	// closed a chunk and the format has no footer.
-	if err := env.Store.SetState(id, chunker.StateCompleted, "", time.Now().UTC()); err != nil && !errors.Is(err, checkpoint.ErrState) {
+	if err := env.Store.SetState(id, api.StateCompleted, "", time.Now().UTC()); err != nil && !errors.Is(err, checkpoint.ErrState) {
 		return commits > 0, err
 	}
 	return commits > 0, writeManifest(env.Store, id, dir)
@@ -201,7 +202,7 @@ func fail(env *Env, id, dir string, err error) error {
 	if errors.Is(err, syscall.ENOSPC) {
 		msg += " (free some space, then resume the export)"
 	}
-	if serr := env.Store.SetState(id, chunker.StateFailed, msg, time.Now().UTC()); serr != nil {
+	if serr := env.Store.SetState(id, api.StateFailed, msg, time.Now().UTC()); serr != nil {
 		return errors.Join(err, serr)
 	}
 	return errors.Join(err, writeManifest(env.Store, id, dir))
@@ -231,7 +232,7 @@ func Recover(s *checkpoint.Store, id, dir string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("recover %s: %w", dir, err)
 	}
-	recorded := make(map[string]chunker.Chunk, len(chunks))
+	recorded := make(map[string]api.Chunk, len(chunks))
 	for _, c := range chunks {
 		recorded[c.Name] = c
 	}

@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/export"
@@ -140,7 +141,7 @@ func newExport(t *testing.T, r request.Request) *exportRun {
 	})
 	// A fixed creation time, so that two exports of one request (the json
 	// envelope prints it) can be compared byte for byte.
-	e := &checkpoint.Export{ID: checkpoint.NewID(), Request: req, Plan: *p, CreatedAt: created, State: chunker.StateQueued}
+	e := &checkpoint.Export{ID: checkpoint.NewID(), Request: req, Plan: *p, CreatedAt: created, State: api.StateQueued}
 	if _, _, err := store.Create(e); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func (e *exportRun) run(t *testing.T, ctx context.Context, env *export.Env) erro
 	return export.Run(ctx, env, e.id, e.dir, new(pipeline.Stats))
 }
 
-func (e *exportRun) manifest(t *testing.T) *chunker.Manifest {
+func (e *exportRun) manifest(t *testing.T) *api.Manifest {
 	t.Helper()
 	m, err := chunker.ReadManifest(e.dir)
 	if err != nil {
@@ -251,7 +252,7 @@ func TestExportEqualsDriverQuery(t *testing.T) {
 					len(got), len(want), bytes.Count(got, []byte("\n")), bytes.Count(want, []byte("\n")))
 			}
 			m := e.manifest(t)
-			if m.State != chunker.StateCompleted || m.Records != int64(bytes.Count(want, []byte("\n"))) {
+			if m.State != api.StateCompleted || m.Records != int64(bytes.Count(want, []byte("\n"))) {
 				t.Fatalf("manifest state %s records %d", m.State, m.Records)
 			}
 			if m.Records == 0 {
@@ -319,14 +320,14 @@ func TestCompressionsAgree(t *testing.T) {
 
 // stopAfter cancels ctx once chunk n is recorded.
 func stopAfter(env *export.Env, n int, cancel context.CancelFunc) {
-	env.OnChunk = func(c chunker.Chunk) {
+	env.OnChunk = func(c api.Chunk) {
 		if c.Index == n {
 			cancel()
 		}
 	}
 }
 
-func sums(m *chunker.Manifest) string {
+func sums(m *api.Manifest) string {
 	var b strings.Builder
 	for _, c := range m.Chunks {
 		fmt.Fprintf(&b, "%d %s %d %s %s %s\n", c.Index, c.Name, c.Records, c.SHA256, c.FirstKey, c.LastKey)
@@ -365,7 +366,7 @@ func TestResumeGivesIdenticalChunks(t *testing.T) {
 				if !errors.Is(err, context.Canceled) {
 					t.Fatalf("stop after chunk %d: %v", n, err)
 				}
-				if st, _ := e.store.Get(e.id); st.State != chunker.StateRunning || st.Chunks < n+1 {
+				if st, _ := e.store.Get(e.id); st.State != api.StateRunning || st.Chunks < n+1 {
 					t.Fatalf("after the stop: state %s, %d chunks", st.State, st.Chunks)
 				}
 			}
@@ -373,7 +374,7 @@ func TestResumeGivesIdenticalChunks(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := e.manifest(t)
-			if got.State != chunker.StateCompleted || got.Records != want.Records {
+			if got.State != api.StateCompleted || got.Records != want.Records {
 				t.Fatalf("resumed: state %s records %d, want %d", got.State, got.Records, want.Records)
 			}
 			if sums(got) != sums(want) {
@@ -417,7 +418,7 @@ func TestRecoverRemovesUnrecordedFiles(t *testing.T) {
 	}
 	// A recorded chunk that vanished is an error, not a silent gap.
 	os.Remove(filepath.Join(e.dir, "chunk-000000.ndjson"))
-	e.store.SetState(e.id, chunker.StateFailed, "test", time.Now())
+	e.store.SetState(e.id, api.StateFailed, "test", time.Now())
 	if err := export.Recover(e.store, e.id, e.dir, nil); !errors.Is(err, export.ErrMissingChunk) {
 		t.Fatalf("missing recorded chunk: %v", err)
 	}
@@ -449,7 +450,7 @@ func TestDiskFullThenResume(t *testing.T) {
 		t.Fatalf("full disk: %v", err)
 	}
 	m := e.manifest(t)
-	if m.State != chunker.StateFailed || !strings.Contains(m.Error, "no space left on device") || !strings.Contains(m.Error, "resume") {
+	if m.State != api.StateFailed || !strings.Contains(m.Error, "no space left on device") || !strings.Contains(m.Error, "resume") {
 		t.Fatalf("manifest after ENOSPC: state %s error %q", m.State, m.Error)
 	}
 	if len(m.Chunks) == 0 || len(m.Chunks) >= len(whole.manifest(t).Chunks) {

@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
 
@@ -69,7 +69,7 @@ func openLocal(store *checkpoint.Store, dir string, req json.RawMessage, plan *r
 	case 0:
 		e := &checkpoint.Export{
 			ID: checkpoint.NewID(), Request: req, Plan: *plan,
-			CreatedAt: time.Now().UTC().Truncate(time.Millisecond), State: chunker.StateQueued,
+			CreatedAt: time.Now().UTC().Truncate(time.Millisecond), State: api.StateQueued,
 		}
 		if _, _, err := store.Create(e); err != nil {
 			return nil, err
@@ -107,7 +107,7 @@ func samePlan(a, b *request.Plan) (bool, error) {
 // Interrupted records that a foreground export stopped on a signal; the
 // same command resumes it.
 func (l *Local) Interrupted(cause error) error {
-	err := l.Store.SetState(l.ID, chunker.StateCancelled, "interrupted: "+cause.Error(), time.Now().UTC())
+	err := l.Store.SetState(l.ID, api.StateCancelled, "interrupted: "+cause.Error(), time.Now().UTC())
 	if errors.Is(err, checkpoint.ErrState) {
 		return nil // it completed first
 	}

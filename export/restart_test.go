@@ -15,7 +15,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/request"
 )
@@ -63,7 +63,7 @@ func TestDatabaseRestartMidExport(t *testing.T) {
 	env.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	restarted := make(chan error, 1)
 	var once sync.Once
-	env.OnChunk = func(c chunker.Chunk) {
+	env.OnChunk = func(c api.Chunk) {
 		if c.Index != 2 {
 			return
 		}

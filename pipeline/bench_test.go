@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/format"
 	"github.com/exportd/exportd/internal/devmongo"
@@ -201,7 +202,7 @@ func BenchmarkPipeline(b *testing.B) {
 			p, enc := benchEncoder(b, bc.req)
 			want := benchWant(b, p.Format, enc, docs)
 			dir := b.TempDir()
-			var chunks []chunker.Chunk
+			var chunks []api.Chunk
 			// The writer seals a chunk (sync, rename, directory sync) between
 			// the AfterWrite hook and Commit: sealing is how long that is.
 			var sealFrom time.Time
@@ -211,7 +212,7 @@ func BenchmarkPipeline(b *testing.B) {
 				ChunkRecords: p.ChunkRecords, ChunkBytes: p.ChunkBytes, BatchSize: int(p.BatchSize),
 				Dir: dir, Ext: request.Ext(p.Format, p.Compression), SortKeys: p.SortKeys,
 				Hooks: chunker.Hooks{AfterWrite: func(string) { sealFrom = time.Now() }},
-				Commit: func(_ context.Context, c chunker.Chunk, _ bool) error {
+				Commit: func(_ context.Context, c api.Chunk, _ bool) error {
 					sealing += time.Since(sealFrom)
 					chunks = append(chunks, c)
 					return nil
@@ -243,7 +244,7 @@ func BenchmarkPipeline(b *testing.B) {
 // benchCheckChunks checks one export's chunks and removes their files;
 // with full set, it also decompresses them and compares the result with
 // want.
-func benchCheckChunks(b *testing.B, dir string, c request.Compression, chunks []chunker.Chunk, docs int64, want benchSum, full bool) {
+func benchCheckChunks(b *testing.B, dir string, c request.Compression, chunks []api.Chunk, docs int64, want benchSum, full bool) {
 	b.Helper()
 	var records, raw int64
 	var got benchSum

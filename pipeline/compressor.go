@@ -10,6 +10,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/request"
 )
@@ -49,7 +50,7 @@ const partsBuffered = 8
 type part struct {
 	chunk int
 	data  []byte
-	seal  *chunker.Chunk
+	seal  *api.Chunk
 	final bool
 }
 
@@ -114,7 +115,7 @@ type compressor struct {
 	burst []byte
 
 	open     bool
-	cur      chunker.Chunk
+	cur      api.Chunk
 	index    int // next chunk's index
 	produced int // chunks this run
 }
@@ -239,7 +240,7 @@ func (c *compressor) cut(j *job) error {
 // the format's header.
 func (c *compressor) begin() error {
 	c.open = true
-	c.cur = chunker.Chunk{Index: c.index, Name: chunker.Name(c.index, c.cfg.Ext)}
+	c.cur = api.Chunk{Index: c.index, Name: chunker.Name(c.index, c.cfg.Ext)}
 	c.sink.chunk = c.index
 	c.frame.Reset(&c.sink)
 	if c.index == 0 {
@@ -358,7 +359,7 @@ func (s *sink) Write(b []byte) (int, error) {
 
 // flush sends the current part; seal marks it as the chunk's last, final
 // as the export's last.
-func (s *sink) flush(seal *chunker.Chunk, final bool) error {
+func (s *sink) flush(seal *api.Chunk, final bool) error {
 	if s.cur == nil {
 		s.cur = partPool.Get().(*part)
 		s.cur.data = s.cur.data[:0]

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/format"
 	"github.com/exportd/exportd/request"
@@ -46,7 +47,7 @@ type Config struct {
 	// Commit is called with each chunk after its file is sealed, in order;
 	// final is set for the chunk that ends the export (it holds the
 	// format's footer). An error stops the run.
-	Commit func(ctx context.Context, c chunker.Chunk, final bool) error
+	Commit func(ctx context.Context, c api.Chunk, final bool) error
 	// Hooks are passed to every chunk file (failpoints for crash tests).
 	Hooks chunker.Hooks
 	// Stats, when not nil, is updated as the run goes.
@@ -74,7 +75,7 @@ type Stats struct {
 // Result sums up a run.
 type Result struct {
 	// Chunks are the chunks this run sealed, in order.
-	Chunks []chunker.Chunk
+	Chunks []api.Chunk
 	// Next is where a following run would begin.
 	Next Position
 }
@@ -135,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, nil
 }
 
-func sumRecords(cs []chunker.Chunk) int64 {
+func sumRecords(cs []api.Chunk) int64 {
 	var n int64
 	for _, c := range cs {
 		n += c.Records

@@ -14,6 +14,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/format"
 	"github.com/exportd/exportd/internal/devmongo"
@@ -70,7 +71,7 @@ func decompress(t testing.TB, c request.Compression, data []byte) []byte {
 }
 
 type run struct {
-	chunks []chunker.Chunk
+	chunks []api.Chunk
 	finals []bool
 	dir    string
 }
@@ -83,7 +84,7 @@ func runPipeline(t testing.TB, ctx context.Context, p *request.Plan, enc *format
 		ChunkRecords: p.ChunkRecords, ChunkBytes: p.ChunkBytes, BatchSize: int(p.BatchSize),
 		Workers: 3, Dir: dir, Ext: request.Ext(p.Format, p.Compression), SortKeys: p.SortKeys,
 		Start: start,
-		Commit: func(_ context.Context, c chunker.Chunk, final bool) error {
+		Commit: func(_ context.Context, c api.Chunk, final bool) error {
 			r.chunks = append(r.chunks, c)
 			r.finals = append(r.finals, final)
 			return nil
@@ -330,7 +331,7 @@ func TestRunErrors(t *testing.T) {
 		_, err := pipeline.Run(context.Background(), pipeline.Config{
 			Source: pipeline.NewSlice(docs), Encoder: enc, ChunkRecords: 100, ChunkBytes: 1 << 20, BatchSize: 10,
 			Dir: t.TempDir(), Ext: "ndjson.zst", Compression: request.Zstd,
-			Commit: func(_ context.Context, c chunker.Chunk, _ bool) error {
+			Commit: func(_ context.Context, c api.Chunk, _ bool) error {
 				if c.Index == 2 {
 					return errors.New("disk on fire")
 				}

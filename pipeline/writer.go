@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 )
 
@@ -15,7 +16,7 @@ type writer struct {
 	cfg    *Config
 	log    *slog.Logger
 	file   *chunker.File
-	sealed []chunker.Chunk
+	sealed []api.Chunk
 }
 
 func (w *writer) run(ctx context.Context, parts <-chan *part) (err error) {
