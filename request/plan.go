@@ -92,10 +92,10 @@ func Compile(r *Request) (*Plan, error) {
 	if err := checkRequestID(r.RequestID); err != nil {
 		return nil, err
 	}
-	if !p.Format.valid() {
+	if !p.Format.Valid() {
 		return nil, fieldErr("format", "unknown format %s (one of %s)", quote(string(p.Format)), oneOf(NDJSON, JSON, CSV))
 	}
-	if !p.Compression.valid() {
+	if !p.Compression.Valid() {
 		return nil, fieldErr("compression", "unknown compression %s (one of %s)", quote(string(p.Compression)), oneOf(Zstd, Gzip, None))
 	}
 	switch r.JSONFormat {

@@ -265,16 +265,6 @@ func (h *HTTP) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-// httpErrorBody is the JSON of every error answer.
-type httpErrorBody struct {
-	Error httpErrorDetail `json:"error"`
-}
-
-type httpErrorDetail struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
 // writeErr turns err into a status: the transport sentinels keep their
 // meaning, anything else is a server error that is logged and not shown.
 func (h *HTTP) writeErr(w http.ResponseWriter, r *http.Request, err error) {
@@ -296,7 +286,7 @@ func (h *HTTP) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 
 // writeError answers status with the JSON error body.
 func (h *HTTP) writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	h.writeJSON(w, r, status, httpErrorBody{Error: httpErrorDetail{Code: status, Message: msg}})
+	h.writeJSON(w, r, status, api.ErrorBody{Error: api.ErrorDetail{Code: status, Message: msg}})
 }
 
 func (h *HTTP) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {

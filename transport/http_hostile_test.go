@@ -168,7 +168,7 @@ func TestHTTPHostile(t *testing.T) {
 				t.Fatalf("%.100q: status %d, want %d; body %.200q", tt.raw, resp.StatusCode, tt.status, resp.body)
 			}
 			if tt.json {
-				var e httpErrorBody
+				var e api.ErrorBody
 				if err := json.Unmarshal(resp.body, &e); err != nil || e.Error.Code != tt.status || e.Error.Message == "" {
 					t.Errorf("body %.200q: want the JSON error with code %d", resp.body, tt.status)
 				}

@@ -141,7 +141,7 @@ func httpCheckRangeReply(t *testing.T, rec *httptest.ResponseRecorder, rng strin
 		if got, want := hdr.Get("Content-Range"), fmt.Sprintf("bytes */%d", size); got != want {
 			t.Fatalf("416 with Content-Range %q, want %q", got, want)
 		}
-		var e httpErrorBody
+		var e api.ErrorBody
 		if err := json.Unmarshal(body, &e); err != nil || e.Error.Code != 416 || e.Error.Message == "" {
 			t.Fatalf("416 body %.200q: want the JSON error", body)
 		}

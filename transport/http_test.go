@@ -265,7 +265,7 @@ func httpWantError(tb testing.TB, resp *httpResponse, status int) {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		tb.Errorf("error Content-Type %q, want application/json", ct)
 	}
-	var e httpErrorBody
+	var e api.ErrorBody
 	if err := json.Unmarshal(resp.body, &e); err != nil {
 		tb.Fatalf("error body %q: %v", resp.body, err)
 	}

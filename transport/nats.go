@@ -217,44 +217,32 @@ func clipText(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// natsErrorBody is the JSON of every error reply.
-type natsErrorBody struct {
-	Error natsErrorDetail `json:"error"`
-}
-
-type natsErrorDetail struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-	// Field names the request field that is wrong (400 only).
-	Field string `json:"field,omitempty"`
-}
-
 // natsErrorOf turns err into the error reply; only here do errors become
 // codes.
-func natsErrorOf(err error) natsErrorDetail {
+func natsErrorOf(err error) api.ErrorDetail {
 	var fe *request.FieldError
 	switch {
 	case errors.Is(err, api.ErrForbidden):
-		d := natsErrorDetail{Code: 403, Message: err.Error()}
+		d := api.ErrorDetail{Code: 403, Message: err.Error()}
 		if errors.As(err, &fe) {
 			d.Message, d.Field = fe.Error(), fe.Field
 		}
 		return d
 	case errors.As(err, &fe):
-		return natsErrorDetail{Code: 400, Message: err.Error(), Field: fe.Field}
+		return api.ErrorDetail{Code: 400, Message: err.Error(), Field: fe.Field}
 	case errors.Is(err, request.ErrInvalid):
-		return natsErrorDetail{Code: 400, Message: err.Error()}
+		return api.ErrorDetail{Code: 400, Message: err.Error()}
 	case errors.Is(err, api.ErrNotFound):
-		return natsErrorDetail{Code: 404, Message: err.Error()}
+		return api.ErrorDetail{Code: 404, Message: err.Error()}
 	case errors.Is(err, api.ErrState):
-		return natsErrorDetail{Code: 409, Message: err.Error()}
+		return api.ErrorDetail{Code: 409, Message: err.Error()}
 	case errors.Is(err, api.ErrBusy):
-		return natsErrorDetail{Code: 503, Message: err.Error()}
+		return api.ErrorDetail{Code: 503, Message: err.Error()}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		// The service is stopping, or Start took too long: try again.
-		return natsErrorDetail{Code: 503, Message: "exportd is busy or stopping: " + err.Error()}
+		return api.ErrorDetail{Code: 503, Message: "exportd is busy or stopping: " + err.Error()}
 	default:
-		return natsErrorDetail{Code: 500, Message: "internal error"}
+		return api.ErrorDetail{Code: 500, Message: "internal error"}
 	}
 }
 
@@ -266,7 +254,7 @@ func (s *NATSService) respondError(req micro.Request, endpoint string, err error
 	// However much of the request an error repeats, the reply stays well
 	// under any server's max payload.
 	d.Message, d.Field = clipText(d.Message, natsMaxMessage), clipText(d.Field, natsMaxField)
-	body, _ := json.Marshal(natsErrorBody{Error: d}) // strings and an int: cannot fail
+	body, _ := json.Marshal(api.ErrorBody{Error: d}) // strings and an int: cannot fail
 	// A header value is one line.
 	desc := strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' {

@@ -62,7 +62,7 @@ func TestNATSHostileSizes(t *testing.T) {
 	if len(msg.Data) > 4096 {
 		t.Fatalf("error reply is %d bytes", len(msg.Data))
 	}
-	var body natsErrorBody
+	var body api.ErrorBody
 	if err := json.Unmarshal(msg.Data, &body); err != nil || body.Error.Code != 400 || !strings.HasSuffix(body.Error.Field, "…") {
 		t.Fatalf("reply %.200s: %v", msg.Data, err)
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/exportd/exportd/request"
+	"github.com/exportd/exportd/api"
 )
 
 // config is one exportctl command line.
@@ -35,7 +35,7 @@ type config struct {
 	// Request is start's request from flags; RequestFile, when set, holds
 	// the JSON request instead ("-" for stdin). Wait makes start watch
 	// the export and then get it.
-	Request     request.Request
+	Request     api.Request
 	RequestFile string
 	Wait        bool
 	// State filters list.

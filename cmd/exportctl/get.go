@@ -26,7 +26,6 @@ import (
 
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
-	"github.com/exportd/exportd/request"
 )
 
 var (
@@ -130,24 +129,24 @@ func (c *client) get(ctx context.Context, cfg *config, id, dataURL string, w io.
 // checkManifest reads the export's format and compression (with the
 // service's defaults) and makes sure that every chunk name is the one its
 // index gives, so that no name from the server reaches a path unchecked.
-func checkManifest(m *api.Manifest, id string) (request.Format, request.Compression, error) {
+func checkManifest(m *api.Manifest, id string) (api.Format, api.Compression, error) {
 	var r struct {
-		Format      request.Format      `json:"format"`
-		Compression request.Compression `json:"compression"`
+		Format      api.Format      `json:"format"`
+		Compression api.Compression `json:"compression"`
 	}
 	if len(m.Request) > 0 {
 		if err := json.Unmarshal(m.Request, &r); err != nil {
 			return "", "", fmt.Errorf("%w: request: %v", errManifest, err)
 		}
 	}
-	f, c := cmp.Or(r.Format, request.NDJSON), cmp.Or(r.Compression, request.Zstd)
-	if m.ID != id || !slices.Contains([]request.Format{request.NDJSON, request.JSON, request.CSV}, f) ||
-		!slices.Contains([]request.Compression{request.Zstd, request.Gzip, request.None}, c) {
+	f, c := cmp.Or(r.Format, api.NDJSON), cmp.Or(r.Compression, api.Zstd)
+	if m.ID != id || !slices.Contains([]api.Format{api.NDJSON, api.JSON, api.CSV}, f) ||
+		!slices.Contains([]api.Compression{api.Zstd, api.Gzip, api.None}, c) {
 		return "", "", fmt.Errorf("%w: export %q, format %q, compression %q", errManifest, m.ID, f, c)
 	}
 	for i, ch := range m.Chunks {
 		sum, err := hex.DecodeString(ch.SHA256)
-		if ch.Index != i || ch.Name != chunker.Name(i, request.Ext(f, c)) || err != nil || len(sum) != sha256.Size || ch.Bytes < 0 {
+		if ch.Index != i || ch.Name != chunker.Name(i, api.Ext(f, c)) || err != nil || len(sum) != sha256.Size || ch.Bytes < 0 {
 			return "", "", fmt.Errorf("%w: chunk %d: index %d, name %q, sha256 %q", errManifest, i, ch.Index, ch.Name, ch.SHA256)
 		}
 	}
@@ -279,7 +278,7 @@ func restart(f *os.File, h hash.Hash) (int64, error) {
 }
 
 // decompress writes the chunks in dir, decompressed in order, into name.
-func decompress(name, dir string, m *api.Manifest, comp request.Compression) (err error) {
+func decompress(name, dir string, m *api.Manifest, comp api.Compression) (err error) {
 	f, err := os.Create(name + ".tmp")
 	if err != nil {
 		return err
@@ -306,7 +305,7 @@ func decompress(name, dir string, m *api.Manifest, comp request.Compression) (er
 }
 
 // copyChunk writes one chunk file, decompressed, to w.
-func copyChunk(w io.Writer, path string, comp request.Compression, zd *zstd.Decoder) error {
+func copyChunk(w io.Writer, path string, comp api.Compression, zd *zstd.Decoder) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -314,9 +313,9 @@ func copyChunk(w io.Writer, path string, comp request.Compression, zd *zstd.Deco
 	defer f.Close()
 	var r io.Reader = f
 	switch comp {
-	case request.Zstd:
+	case api.Zstd:
 		r, err = zd, zd.Reset(f)
-	case request.Gzip:
+	case api.Gzip:
 		r, err = gzip.NewReader(f)
 	}
 	if err == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -122,7 +123,10 @@ func runExport(ctx context.Context, args []string) (err error) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(exportMemoryLimit)
 	}
+	// The request is kept as given (a file's JSON compacted, or the flags'
+	// request), before its profile is applied, as the daemon keeps it.
 	req := &cfg.Request
+	var reqJSON json.RawMessage
 	if cfg.RequestFile != "" {
 		data, err := os.ReadFile(cfg.RequestFile)
 		if err != nil {
@@ -131,27 +135,27 @@ func runExport(ctx context.Context, args []string) (err error) {
 		if req, err = request.Decode(data); err != nil {
 			return err
 		}
+		var b bytes.Buffer
+		if err := json.Compact(&b, data); err != nil {
+			return err
+		}
+		reqJSON = b.Bytes()
 	}
+	var profiles map[string]*request.Profile
 	if req.Profile != "" {
-		profiles, err := request.LoadProfiles(cfg.ProfilesDir)
-		if err != nil {
-			return err
-		}
-		prof, ok := profiles[req.Profile]
-		if !ok {
-			return &request.FieldError{Field: "profile", Message: fmt.Sprintf("unknown profile %q (in %s)", req.Profile, cfg.ProfilesDir)}
-		}
-		if err := prof.Apply(req); err != nil {
+		if profiles, err = request.LoadProfiles(cfg.ProfilesDir); err != nil {
 			return err
 		}
 	}
-	plan, err := request.Compile(req)
+	given := *req // Resolve applies the profile to req
+	plan, err := request.Resolve(req, profiles)
 	if err != nil {
 		return err
 	}
-	reqJSON, err := json.Marshal(req)
-	if err != nil {
-		return err
+	if reqJSON == nil {
+		if reqJSON, err = json.Marshal(&given); err != nil {
+			return err
+		}
 	}
 	return exportTo(ctx, cfg, reqJSON, plan)
 }
