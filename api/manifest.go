@@ -27,14 +27,19 @@ type Chunk struct {
 // Manifest describes an export and its chunks. Its JSON is the contract of
 // manifest.json, GET /exports/{id} and NATS exports.status.
 type Manifest struct {
-	ID         string          `json:"id"`
-	Request    json.RawMessage `json:"request"`
-	State      State           `json:"state"`
-	CreatedAt  time.Time       `json:"createdAt"`
-	StartedAt  *time.Time      `json:"startedAt"`
-	FinishedAt *time.Time      `json:"finishedAt"`
-	Records    int64           `json:"records"`
-	Bytes      int64           `json:"bytes"`
-	Error      string          `json:"error"`
-	Chunks     []Chunk         `json:"chunks"`
+	ID      string          `json:"id"`
+	Request json.RawMessage `json:"request"`
+	State   State           `json:"state"`
+	// Format, Compression and Ext are the compiled plan's: what the chunks
+	// hold and how their names end (for example "ndjson.zst").
+	Format      Format      `json:"format"`
+	Compression Compression `json:"compression"`
+	Ext         string      `json:"ext"`
+	CreatedAt   time.Time   `json:"createdAt"`
+	StartedAt   *time.Time  `json:"startedAt"`
+	FinishedAt  *time.Time  `json:"finishedAt"`
+	Records     int64       `json:"records"`
+	Bytes       int64       `json:"bytes"`
+	Error       string      `json:"error"`
+	Chunks      []Chunk     `json:"chunks"`
 }

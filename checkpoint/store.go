@@ -359,6 +359,7 @@ func (s *Store) Manifest(id string) (*api.Manifest, error) {
 func (e *Export) Manifest(chunks []api.Chunk) *api.Manifest {
 	return &api.Manifest{
 		ID: e.ID, Request: e.Request, State: e.State,
+		Format: e.Plan.Format, Compression: e.Plan.Compression, Ext: api.Ext(e.Plan.Format, e.Plan.Compression),
 		CreatedAt: e.CreatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt,
 		Records: e.Records, Bytes: e.Bytes, Error: e.Error, Chunks: chunks,
 	}

@@ -43,6 +43,7 @@ func httpBenchExport(b *testing.B, fx *httpFixture, size int64, count, parts int
 	}
 	finished := fx.created
 	m := &api.Manifest{ID: id, Request: []byte(`{"format":"ndjson","compression":"zstd"}`), State: api.StateCompleted,
+		Format: api.NDJSON, Compression: api.Zstd, Ext: "ndjson.zst",
 		CreatedAt: fx.created, FinishedAt: &finished}
 	partSums = make([]uint32, parts)
 	partSize := size / int64(parts)

@@ -3,7 +3,6 @@ package transport
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -168,12 +167,12 @@ func (h *HTTP) download(w http.ResponseWriter, r *http.Request) (*httpDownload, 
 		return nil, false
 	}
 	h.logger.Debug("download", "export", id, "path", r.URL.Path, "method", r.Method, "range", r.Header.Get("Range"))
-	f, c, err := httpFormat(m.Request)
+	f, c, err := httpFormat(m)
 	if err != nil {
 		h.writeErr(w, r, fmt.Errorf("export %s: %w", id, err))
 		return nil, false
 	}
-	return &httpDownload{m: m, dir: dir, format: f, compression: c, ext: request.Ext(f, c)}, true
+	return &httpDownload{m: m, dir: dir, format: f, compression: c, ext: m.Ext}, true
 }
 
 // chunkPath is the path of chunk i, built only from the export's directory
@@ -219,36 +218,13 @@ func httpContentType(f request.Format, c request.Compression) string {
 	return "application/x-ndjson"
 }
 
-// httpFormat reads the format and compression from an export's request,
-// with the request package's defaults for what it leaves out. Only the
-// two fields are read: the request was checked when the export started.
-func httpFormat(raw json.RawMessage) (request.Format, request.Compression, error) {
-	var req struct {
-		Format      request.Format      `json:"format"`
-		Compression request.Compression `json:"compression"`
+// httpFormat checks the format and compression the manifest says its
+// chunks hold.
+func httpFormat(m *api.Manifest) (api.Format, api.Compression, error) {
+	if !m.Format.Valid() || !m.Compression.Valid() || m.Ext != api.Ext(m.Format, m.Compression) {
+		return "", "", fmt.Errorf("%w: format %q, compression %q, ext %q", errHTTPManifest, m.Format, m.Compression, m.Ext)
 	}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &req); err != nil {
-			return "", "", fmt.Errorf("%w: request: %v", errHTTPManifest, err)
-		}
-	}
-	if req.Format == "" {
-		req.Format = request.NDJSON
-	}
-	if req.Compression == "" {
-		req.Compression = request.Zstd
-	}
-	switch req.Format {
-	case request.NDJSON, request.JSON, request.CSV:
-	default:
-		return "", "", fmt.Errorf("%w: format %q", errHTTPManifest, req.Format)
-	}
-	switch req.Compression {
-	case request.Zstd, request.Gzip, request.None:
-	default:
-		return "", "", fmt.Errorf("%w: compression %q", errHTTPManifest, req.Compression)
-	}
-	return req.Format, req.Compression, nil
+	return m.Format, m.Compression, nil
 }
 
 // httpChunkNumber parses the {n} of a chunk URL: decimal digits without

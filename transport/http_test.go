@@ -150,7 +150,8 @@ func (fx *httpFixture) add(tb testing.TB, state api.State, format request.Format
 		tb.Fatal(err)
 	}
 	fx.created = fx.created.Add(time.Minute)
-	m := &api.Manifest{ID: id, Request: req, State: state, CreatedAt: fx.created}
+	m := &api.Manifest{ID: id, Request: req, State: state, CreatedAt: fx.created,
+		Format: format, Compression: comp, Ext: request.Ext(format, comp)}
 	if state == api.StateCompleted {
 		finished := fx.created.Add(30 * time.Second)
 		m.FinishedAt = &finished
@@ -536,7 +537,10 @@ func TestHTTPDamagedExport(t *testing.T) {
 			e.m.Chunks[0].SHA256 = `x", "y`
 		}, http.StatusInternalServerError},
 		{"unknown format", func(t *testing.T, e *httpTestExport) {
-			e.m.Request = json.RawMessage(`{"format":"xml"}`)
+			e.m.Format = "xml"
+		}, http.StatusInternalServerError},
+		{"extension not the format's", func(t *testing.T, e *httpTestExport) {
+			e.m.Ext = "csv.gz"
 		}, http.StatusInternalServerError},
 		{"size differs", func(t *testing.T, e *httpTestExport) {
 			e.m.Chunks[0].Bytes++

@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -126,23 +125,13 @@ func (c *client) get(ctx context.Context, cfg *config, id, dataURL string, w io.
 	return nil
 }
 
-// checkManifest reads the export's format and compression (with the
-// service's defaults) and makes sure that every chunk name is the one its
+// checkManifest checks the export's format, compression and extension as
+// the manifest gives them, and that every chunk name is the one its
 // index gives, so that no name from the server reaches a path unchecked.
 func checkManifest(m *api.Manifest, id string) (api.Format, api.Compression, error) {
-	var r struct {
-		Format      api.Format      `json:"format"`
-		Compression api.Compression `json:"compression"`
-	}
-	if len(m.Request) > 0 {
-		if err := json.Unmarshal(m.Request, &r); err != nil {
-			return "", "", fmt.Errorf("%w: request: %v", errManifest, err)
-		}
-	}
-	f, c := cmp.Or(r.Format, api.NDJSON), cmp.Or(r.Compression, api.Zstd)
-	if m.ID != id || !slices.Contains([]api.Format{api.NDJSON, api.JSON, api.CSV}, f) ||
-		!slices.Contains([]api.Compression{api.Zstd, api.Gzip, api.None}, c) {
-		return "", "", fmt.Errorf("%w: export %q, format %q, compression %q", errManifest, m.ID, f, c)
+	f, c := m.Format, m.Compression
+	if m.ID != id || !f.Valid() || !c.Valid() || m.Ext != api.Ext(f, c) {
+		return "", "", fmt.Errorf("%w: export %q, format %q, compression %q, ext %q", errManifest, m.ID, f, c, m.Ext)
 	}
 	for i, ch := range m.Chunks {
 		sum, err := hex.DecodeString(ch.SHA256)
