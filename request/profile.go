@@ -289,12 +289,11 @@ func (p *Profile) sort(r *Request) error {
 	if !ok {
 		return fieldErr("options.sortBy", "unknown sort option %s (one of %s)", quote(o.SortBy), strings.Join(sortedKeys(p.SortFields), ", "))
 	}
-	dir := 1
-	switch strings.ToLower(o.SortOrder) {
-	case "", "asc", "ascending":
-	case "desc", "descending":
-		dir = -1
-	default:
+	dir, ok := 1, true
+	if o.SortOrder != "" {
+		dir, ok = direction(o.SortOrder) // as a sort document's "asc" and "desc"
+	}
+	if !ok {
 		return fieldErr("options.sortOrder", "must be asc or desc, got %s", quote(o.SortOrder))
 	}
 	sort, err := bson.MarshalExtJSON(bson.D{{Key: field, Value: int32(dir)}}, true, false)

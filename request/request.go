@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -70,16 +72,27 @@ func Decode(data []byte) (*Request, error) {
 	if len(data) > MaxRequestBytes {
 		return nil, fieldErr("request", "is %d bytes, at most %d", len(data), MaxRequestBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var r Request
-	if err := dec.Decode(&r); err != nil {
-		return nil, jsonErr("request", data, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, fieldErr("request", "unexpected data after the JSON object")
+	if err := DecodeStrict(data, &r); err != nil {
+		return nil, err
 	}
 	return &r, nil
+}
+
+// DecodeStrict reads the one JSON object of data into v, as every request
+// the service takes is read: unknown fields, trailing data, a wrong type
+// and a syntax error are a *FieldError naming the field ("request" when
+// there is none to name) and, for a syntax error, the line and column.
+func DecodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonErr("request", data, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fieldErr("request", "unexpected data after the JSON object")
+	}
+	return nil
 }
 
 // jsonErr turns a decoding error into a FieldError with a line and column.
@@ -95,15 +108,32 @@ func jsonErr(field string, data []byte, err error) error {
 		if name == "" {
 			name = field
 		}
-		return fieldErr(name, "must be %s, not JSON %s", typ.Type, typ.Value)
+		return fieldErr(name, "must be a JSON %s, not %s", jsonKind(typ.Type.Kind()), typ.Value)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return fieldErr(field, "invalid JSON: unexpected end of input")
 	}
 	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return fieldErr(strings.Trim(name, `"`), "unknown field")
+	if rest, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		if name, uerr := strconv.Unquote(rest); uerr == nil {
+			return fieldErr(name, "unknown field")
+		}
 	}
 	return fieldErr(field, "%s", strings.TrimPrefix(msg, "json: "))
+}
+
+// jsonKind says a Go kind the way a JSON user would.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.String:
+		return "string"
+	}
+	return "number"
 }
 
 // position turns a byte offset into a 1-based line and column.
