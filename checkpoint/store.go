@@ -274,8 +274,9 @@ func (s *Store) Commit(id string, c api.Chunk, final bool, at time.Time) error {
 }
 
 // SetState moves export id to state, with msg as its error (empty to
-// clear it). Finished exports cannot move, except failed and cancelled
-// ones back to queued or running (resume). An export whose record cannot
+// clear it). A completed export cannot move; any other may move to any
+// state (resume takes a failed or cancelled one back to queued, and the
+// runner makes it running). An export whose record cannot
 // be read back is refused with a *CorruptError, and its record is left as
 // it is.
 func (s *Store) SetState(id string, state api.State, msg string, at time.Time) error {

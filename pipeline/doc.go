@@ -32,11 +32,14 @@
 //     rename, directory sync) and only then calls Commit: what Commit
 //     records is durable.
 //
-// Memory is bounded by design: at most 2W+2 jobs exist at once (W in work,
-// W in ordered, one in the reader's hands, one in the compressor's), each
-// at most batchBytes of documents plus their encoding, one burst of
-// encoded bytes, and at most ten parts of partBytes. Nothing grows with the
-// collection.
+// Memory is bounded by design: at most W+2 jobs exist at once. Every job
+// goes on ordered before work, so the jobs on work and in the encoders'
+// hands are among the at most W that ordered holds or the one the
+// compressor has taken from it (it lets go of one before it takes the
+// next); add the one the reader is filling. Each is at most batchBytes of
+// documents plus their encoding; add one burst of encoded bytes, and at
+// most ten parts of partBytes (partsBuffered waiting, one the compressor
+// fills, one the writer writes). Nothing grows with the collection.
 //
 // The first error of any stage cancels the others through one errgroup,
 // and Run returns it naming the stage and the chunk or record. A chunk

@@ -13,8 +13,9 @@ type Metrics struct {
 	QueueDepth func(n int)
 	// Exported is told of each sealed chunk's records and bytes.
 	Exported func(records, bytes int64)
-	// SealLatency is told how long a chunk took from its first record to
-	// its commit.
+	// SealLatency is told, for each chunk, the time from the commit of the
+	// run's previous chunk (or, for its first, from when the run began)
+	// to this chunk's commit.
 	SealLatency func(d time.Duration)
 	// Finished is told each export that reaches a final state.
 	Finished func(state api.State)

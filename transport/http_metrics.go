@@ -20,8 +20,9 @@ type Metrics struct {
 	// Bytes counts the bytes of sealed chunk files, after compression
 	// (exportd_bytes_exported_total).
 	Bytes prometheus.Counter
-	// ChunkSeal observes, in seconds, how long a chunk takes until it is
-	// sealed and committed (exportd_chunk_seal_seconds).
+	// ChunkSeal observes, in seconds, the time from the commit of an
+	// export's previous chunk (or from when its run began) to the commit of
+	// the next (exportd_chunk_seal_seconds).
 	ChunkSeal prometheus.Histogram
 	// QueueDepth is the number of exports waiting to run
 	// (exportd_queue_depth).
@@ -65,7 +66,7 @@ func newMetrics(reg prometheus.Registerer, exports api.Exports) (*Metrics, error
 		}),
 		ChunkSeal: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "exportd", Name: "chunk_seal_seconds",
-			Help: "Time a chunk takes until it is sealed and committed.",
+			Help: "Time from the commit of an export's previous chunk (or the start of its run) to the commit of the next.",
 			// From a millisecond (a small chunk on a fast disk) to a few
 			// minutes (64 MiB of large documents on a busy one).
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
