@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
@@ -65,6 +66,21 @@ type Export struct {
 	// (CreatedAt too). Commit and SetState refuse it with this error and
 	// leave the record's bytes as they are; Delete removes it.
 	Unreadable *CorruptError `json:"-"`
+}
+
+// NewExport is a new queued export of plan, made at now for the request
+// req as a client gave it (kept compacted) and the client's requestID
+// (empty for none): how the daemon and exportd export alike make the
+// record they Create.
+func NewExport(requestID string, req json.RawMessage, plan *request.Plan, now time.Time) *Export {
+	var b bytes.Buffer
+	if json.Compact(&b, req) == nil {
+		req = b.Bytes()
+	}
+	return &Export{
+		ID: NewID(), RequestID: requestID, Request: req, Plan: *plan,
+		CreatedAt: now.UTC().Truncate(time.Millisecond), State: api.StateQueued,
+	}
 }
 
 // Finished reports whether the export is in a final state.

@@ -67,10 +67,7 @@ func openLocal(store *checkpoint.Store, dir string, req json.RawMessage, plan *r
 	}
 	switch len(exports) {
 	case 0:
-		e := &checkpoint.Export{
-			ID: checkpoint.NewID(), Request: req, Plan: *plan,
-			CreatedAt: time.Now().UTC().Truncate(time.Millisecond), State: api.StateQueued,
-		}
+		e := checkpoint.NewExport("", req, plan, time.Now())
 		if _, _, err := store.Create(e); err != nil {
 			return nil, err
 		}

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,10 +230,7 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*api.Manifest, e
 	if closed {
 		return nil, fmt.Errorf("%w: shutting down", api.ErrBusy)
 	}
-	e := &checkpoint.Export{
-		ID: checkpoint.NewID(), RequestID: req.RequestID, Request: compactJSON(raw), Plan: *plan,
-		CreatedAt: time.Now().UTC().Truncate(time.Millisecond), State: api.StateQueued,
-	}
+	e := checkpoint.NewExport(req.RequestID, raw, plan, time.Now())
 	if full && req.RequestID != "" {
 		// A repeated request is answered even when the queue is full.
 		if got, err := r.store.ByRequestID(req.RequestID); err == nil {
@@ -467,12 +463,4 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrState, err)
 	}
 	return err // the store's ErrNotFound and ErrState are the service's
-}
-
-func compactJSON(raw json.RawMessage) json.RawMessage {
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return raw
-	}
-	return b.Bytes()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -135,11 +134,7 @@ func runExport(ctx context.Context, args []string) (err error) {
 		if req, err = request.Decode(data); err != nil {
 			return err
 		}
-		var b bytes.Buffer
-		if err := json.Compact(&b, data); err != nil {
-			return err
-		}
-		reqJSON = b.Bytes()
+		reqJSON = data // compacted when it is stored
 	}
 	var profiles map[string]*request.Profile
 	if req.Profile != "" {
