@@ -138,12 +138,7 @@ func TestExternalServerRoles(t *testing.T) {
 
 	// The operator starts an export; the reader follows it.
 	events := subscribe(t, reader)
-	msg, body := d.request(t, "exports.start", `{"database": "app", "collection": "tasks", "chunkRecords": 100}`)
-	var rep startReply
-	if msg.Header.Get("Nats-Service-Error-Code") != "" || json.Unmarshal(body, &rep) != nil {
-		t.Fatalf("operator start: %s", body)
-	}
-	waitEvent(t, events, rep.ID, "export-completed")
+	rep, _ := complete(t, d, events, `{"database": "app", "collection": "tasks", "chunkRecords": 100}`)
 	for _, subj := range []string{"exports.list", "exports.status", "exports.last"} {
 		reply, err := reader.Request(subj, []byte(`{"id": "`+rep.ID+`"}`), 10*time.Second)
 		if subj == "exports.list" {
@@ -163,7 +158,7 @@ func TestExternalServerRoles(t *testing.T) {
 			t.Fatalf("reader %s answered: %s", subj, reply.Data)
 		}
 	}
-	_, body = d.request(t, "exports.list", `{}`)
+	_, body := d.request(t, "exports.list", `{}`)
 	var list []struct{ ID string }
 	if err := json.Unmarshal(body, &list); err != nil || len(list) != 1 {
 		t.Fatalf("after the reader's attempts: %s", body)

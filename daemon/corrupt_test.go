@@ -45,12 +45,7 @@ func TestCorruptRecordIsolated(t *testing.T) {
 	data := t.TempDir()
 	d := startDaemon(t, db.URI, data)
 	events := subscribe(t, d.nc)
-	_, body := d.request(t, "exports.start", `{"database": "app", "collection": "tasks", "chunkRecords": 100}`)
-	var good startReply
-	if err := json.Unmarshal(body, &good); err != nil {
-		t.Fatal(err)
-	}
-	waitEvent(t, events, good.ID, api.EventCompleted)
+	good, _ := complete(t, d, events, `{"database": "app", "collection": "tasks", "chunkRecords": 100}`)
 	d.stop(t)
 
 	// Damage the file as a bug or a bad disk would: garbage under one id,
@@ -75,7 +70,7 @@ func TestCorruptRecordIsolated(t *testing.T) {
 
 	logs := &logBuffer{}
 	d2 := startDaemonWith(t, db.URI, data, nil, slog.New(slog.NewTextHandler(logs, nil)))
-	_, body = d2.request(t, "exports.list", `{}`)
+	_, body := d2.request(t, "exports.list", `{}`)
 	var list []struct {
 		ID    string
 		State api.State

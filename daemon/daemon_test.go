@@ -177,6 +177,18 @@ func subscribe(t *testing.T, nc *nats.Conn) *collector {
 	return c
 }
 
+// complete starts the export req through d and waits, on the events of c,
+// until it has completed; it returns the start reply and the last event.
+func complete(t *testing.T, d *daemonUnderTest, c *collector, req string) (startReply, api.Event) {
+	t.Helper()
+	msg, body := d.request(t, "exports.start", req)
+	var rep startReply
+	if msg.Header.Get("Nats-Service-Error-Code") != "" || json.Unmarshal(body, &rep) != nil || rep.ID == "" {
+		t.Fatalf("start %s: %s", req, body)
+	}
+	return rep, waitEvent(t, c, rep.ID, api.EventCompleted)
+}
+
 func waitEvent(t *testing.T, c *collector, id string, names ...string) api.Event {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)

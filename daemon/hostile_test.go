@@ -52,12 +52,7 @@ func TestHostileRequests(t *testing.T) {
 	events := subscribe(t, d.nc)
 
 	// One export that completes, to aim at.
-	_, body := d.request(t, "exports.start", ns(`, "chunkRecords": 100, "compression": "none"`))
-	var good startReply
-	if err := json.Unmarshal(body, &good); err != nil || good.ID == "" {
-		t.Fatalf("start: %s", body)
-	}
-	waitEvent(t, events, good.ID, api.EventCompleted)
+	good, _ := complete(t, d, events, ns(`, "chunkRecords": 100, "compression": "none"`))
 
 	var count tally
 	big := strings.Repeat("x", 900<<10)
@@ -242,7 +237,7 @@ func TestHostileRequests(t *testing.T) {
 	// Nothing they sent stops the daemon from starting again.
 	d.stop(t)
 	d2 := startDaemonWith(t, db.URI, data, secure, slog.New(slog.DiscardHandler))
-	_, body = d2.request(t, "exports.list", `{}`)
+	_, body := d2.request(t, "exports.list", `{}`)
 	var list []struct{ ID, State string }
 	if err := json.Unmarshal(body, &list); err != nil || len(list) != 1 || list[0].ID != good.ID || list[0].State != string(api.StateCompleted) {
 		t.Fatalf("after a restart, list = %s", body)

@@ -18,12 +18,7 @@ func TestLateSubscriberCatchesUp(t *testing.T) {
 	data := t.TempDir()
 	d := startDaemon(t, db.URI, data)
 	early := subscribe(t, d.nc)
-	_, body := d.request(t, "exports.start", `{"database": "app", "collection": "tasks", "chunkRecords": 100}`)
-	var rep startReply
-	if err := json.Unmarshal(body, &rep); err != nil {
-		t.Fatal(err)
-	}
-	done := waitEvent(t, early, rep.ID, api.EventCompleted)
+	rep, done := complete(t, d, early, `{"database": "app", "collection": "tasks", "chunkRecords": 100}`)
 
 	last := func(d *daemonUnderTest, body string, v any) {
 		t.Helper()
