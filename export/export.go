@@ -208,12 +208,21 @@ func fail(env *Env, id, dir string, err error) error {
 	return errors.Join(err, writeManifest(env.Store, id, dir))
 }
 
-func writeManifest(s *checkpoint.Store, id, dir string) error {
+// SaveManifest rewrites dir's manifest.json from export id's record in s,
+// and returns the manifest: the one way the manifest file is written,
+// after a commit, a change of state or a failure, by this package and the
+// daemon's runner alike.
+func SaveManifest(s *checkpoint.Store, id, dir string) (*api.Manifest, error) {
 	m, err := s.Manifest(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return chunker.WriteManifest(dir, m)
+	return m, chunker.WriteManifest(dir, m)
+}
+
+func writeManifest(s *checkpoint.Store, id, dir string) error {
+	_, err := SaveManifest(s, id, dir)
+	return err
 }
 
 // Recover makes dir agree with the checkpoint of export id: temporary

@@ -15,7 +15,6 @@ import (
 
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
-	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/request"
 )
@@ -447,12 +446,9 @@ func (r *Runner) finish(id string, state api.State, msg string) error {
 }
 
 func (r *Runner) writeManifest(id string) (*api.Manifest, error) {
-	m, err := r.store.Manifest(id)
-	if err != nil {
-		return nil, mapErr(err)
-	}
 	dir, _ := r.Dir(id)
-	return m, chunker.WriteManifest(dir, m)
+	m, err := export.SaveManifest(r.store, id, dir)
+	return m, mapErr(err)
 }
 
 // mapErr gives the store's errors the service's meaning: its ErrNotFound
