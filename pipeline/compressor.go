@@ -109,7 +109,9 @@ type compressor struct {
 	cfg   *Config
 	frame frame
 	keys  *keyMaker
-	sink  sink
+	// bounds say where a chunk ends (chunker's rule).
+	bounds chunker.Bounds
+	sink   sink
 	// burst gathers the open chunk's encoded bytes until it is full, then
 	// they are compressed; nil without compression.
 	burst []byte
@@ -125,7 +127,8 @@ func newCompressor(cfg *Config) (*compressor, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &compressor{cfg: cfg, frame: f, keys: newKeyMaker(cfg.SortKeys), index: cfg.Start.Chunk}
+	c := &compressor{cfg: cfg, frame: f, keys: newKeyMaker(cfg.SortKeys), index: cfg.Start.Chunk,
+		bounds: chunker.Bounds{Records: cfg.ChunkRecords, Bytes: cfg.ChunkBytes}}
 	if burst > 0 {
 		c.burst = make([]byte, 0, burst)
 	}
@@ -193,7 +196,7 @@ func (c *compressor) cut(j *job) error {
 	pos := 0   // end of the previous record
 	for i, end := range j.encEnds {
 		size := int64(end - pos)
-		if c.open && c.cur.Records > 0 && c.cur.RawBytes+size > c.cfg.ChunkBytes {
+		if c.open && c.bounds.Overflows(c.cur.Records, c.cur.RawBytes, size) {
 			if err := c.write(j.enc[start:pos]); err != nil {
 				return err
 			}
@@ -216,7 +219,7 @@ func (c *compressor) cut(j *job) error {
 		c.cur.Records++
 		c.cur.RawBytes += size
 		pos = end
-		if c.cur.Records >= c.cfg.ChunkRecords || c.cur.RawBytes >= c.cfg.ChunkBytes {
+		if c.bounds.Full(c.cur.Records, c.cur.RawBytes) {
 			if err := c.write(j.enc[start:pos]); err != nil {
 				return err
 			}

@@ -463,12 +463,28 @@ func TestNATSDiscovery(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var stats micro.Stats
-		natsAskOK(t, nc, subj, "", &stats)
-		for _, ep := range stats.Endpoints {
-			if ep.Name == "status" && (ep.NumRequests < 1 || ep.NumErrors < 1 || !strings.HasPrefix(ep.LastError, "400:")) {
-				t.Errorf("status stats = %+v", ep)
+		// micro counts a request once its handler has returned, which may
+		// be just after the reply arrives: ask until it has.
+		counted := func() (micro.EndpointStats, bool) {
+			var stats micro.Stats
+			natsAskOK(t, nc, subj, "", &stats)
+			for _, ep := range stats.Endpoints {
+				if ep.Name == "status" {
+					return *ep, ep.NumRequests >= 1 && ep.NumErrors >= 1 && strings.HasPrefix(ep.LastError, "400:")
+				}
 			}
+			return micro.EndpointStats{}, false
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			ep, ok := counted()
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status stats = %+v", ep)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	})
 }
