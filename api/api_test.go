@@ -50,3 +50,24 @@ func TestWireForms(t *testing.T) {
 		}
 	}
 }
+
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		s         string
+		n         int
+		cut, clip string
+	}{
+		{"short", 10, "short", "short"},
+		{"exactly", 7, "exactly", "exactly"},
+		{"abcdef", 3, "abc", "abc…"},
+		{"aé", 2, "a", "a…"}, // é is two bytes: no half rune
+		{"€uro", 2, "", "…"},
+	} {
+		if got := Cut(tc.s, tc.n); got != tc.cut {
+			t.Errorf("Cut(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.cut)
+		}
+		if got := Clip(tc.s, tc.n); got != tc.clip {
+			t.Errorf("Clip(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.clip)
+		}
+	}
+}

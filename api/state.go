@@ -42,13 +42,5 @@ func ParseState(s string) (State, error) {
 	for i, st := range States {
 		names[i] = string(st)
 	}
-	return "", fmt.Errorf("unknown state %q (%s)", clip(s), strings.Join(names, ", "))
-}
-
-// clip cuts a client's value for an error message.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
+	return "", fmt.Errorf("unknown state %q (%s)", Clip(s, 64), strings.Join(names, ", "))
 }

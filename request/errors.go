@@ -3,6 +3,8 @@ package request
 import (
 	"errors"
 	"fmt"
+
+	"github.com/exportd/exportd/api"
 )
 
 // ErrInvalid is wrapped by every error that rejects a request. Callers turn it
@@ -26,5 +28,5 @@ func (e *FieldError) Unwrap() error { return ErrInvalid }
 // fieldErr makes a FieldError, cutting a field or a message that repeats
 // too much of a hostile request.
 func fieldErr(field, format string, args ...any) error {
-	return &FieldError{Field: clip(field, maxFieldName), Message: clip(fmt.Sprintf(format, args...), maxMessage)}
+	return &FieldError{Field: api.Clip(field, maxFieldName), Message: api.Clip(fmt.Sprintf(format, args...), maxMessage)}
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/exportd/exportd/api"
 )
 
 // The limits on a request, checked before anything is stored. They keep a
@@ -43,23 +45,7 @@ func quote(s string) string {
 	if len(s) <= maxShown {
 		return strconv.Quote(s)
 	}
-	cut := maxShown
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
-}
-
-// clip cuts s to at most n bytes on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(api.Cut(s, maxShown)), len(s))
 }
 
 // jsonDepth reports whether data, a JSON text, nests objects and arrays
@@ -91,6 +77,15 @@ func jsonDepth(data []byte, limit int) bool {
 		}
 	}
 	return false
+}
+
+// CheckSize refuses a request larger than MaxRequestBytes, before
+// anything reads it.
+func CheckSize(data []byte) error {
+	if len(data) > MaxRequestBytes {
+		return fieldErr("request", "is %d bytes, at most %d", len(data), MaxRequestBytes)
+	}
+	return nil
 }
 
 // checkRequestID says what is wrong with a client's requestId, if anything.

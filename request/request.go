@@ -69,8 +69,8 @@ const (
 // errors and a request larger than MaxRequestBytes are refused with an
 // error that names the place.
 func Decode(data []byte) (*Request, error) {
-	if len(data) > MaxRequestBytes {
-		return nil, fieldErr("request", "is %d bytes, at most %d", len(data), MaxRequestBytes)
+	if err := CheckSize(data); err != nil {
+		return nil, err
 	}
 	var r Request
 	if err := DecodeStrict(data, &r); err != nil {

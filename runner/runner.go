@@ -276,7 +276,7 @@ func (r *Runner) allowed(db, coll string) error {
 		return nil
 	case len(r.cfg.Allow) == 0 && !reserved[db]:
 		return nil
-	case reserved[db] && len(r.cfg.Allow) == 0:
+	case len(r.cfg.Allow) == 0:
 		return forbidden("database", fmt.Sprintf("database %q is MongoDB's own; export it only by naming it in the allow-list", db))
 	case !slices.ContainsFunc(r.cfg.Allow, func(ns string) bool { return strings.HasPrefix(ns, db+".") }):
 		return forbidden("database", fmt.Sprintf("database %q is not allowed here", db))

@@ -93,7 +93,7 @@ type HTTP struct {
 // NewHTTP checks cfg, registers the metrics and builds the routes.
 func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.Exports == nil {
-		return nil, errors.New("http: api.Exports is nil")
+		return nil, errors.New("http: Exports is nil")
 	}
 	if cfg.Secret != nil && len(cfg.Secret) < minSecretLen {
 		return nil, fmt.Errorf("http: download secret must be at least %d bytes, got %d", minSecretLen, len(cfg.Secret))

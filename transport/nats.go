@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -180,10 +179,8 @@ func (s *NATSService) Info() micro.Info { return s.svc.Info() }
 func (s *NATSService) handler(name string, handle func(context.Context, []byte) (any, error)) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
 		var v any
-		var err error
-		if n := len(req.Data()); n > request.MaxRequestBytes {
-			err = &request.FieldError{Field: "request", Message: fmt.Sprintf("is %d bytes, at most %d", n, request.MaxRequestBytes)}
-		} else {
+		err := request.CheckSize(req.Data())
+		if err == nil {
 			v, err = handle(s.ctx, req.Data())
 		}
 		var data []byte
@@ -205,17 +202,6 @@ const (
 	natsMaxMessage = 1024
 	natsMaxField   = 256
 )
-
-// clipText cuts s to at most n bytes on a rune boundary, marking the cut.
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
 
 // natsErrorOf turns err into the error reply; only here do errors become
 // codes.
@@ -253,7 +239,7 @@ func (s *NATSService) respondError(req micro.Request, endpoint string, err error
 	}
 	// However much of the request an error repeats, the reply stays well
 	// under any server's max payload.
-	d.Message, d.Field = clipText(d.Message, natsMaxMessage), clipText(d.Field, natsMaxField)
+	d.Message, d.Field = api.Clip(d.Message, natsMaxMessage), api.Clip(d.Field, natsMaxField)
 	body, _ := json.Marshal(api.ErrorBody{Error: d}) // strings and an int: cannot fail
 	// A header value is one line.
 	desc := strings.Map(func(r rune) rune {

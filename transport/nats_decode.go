@@ -26,11 +26,16 @@ func decodeNATSID(data []byte) (string, error) {
 	if err := decodeNATSRequest(data, &req); err != nil {
 		return "", err
 	}
-	switch {
-	case req.ID == "":
+	if req.ID == "" {
 		return "", &request.FieldError{Field: "id", Message: "missing: the export id is required"}
-	case !checkpoint.ValidID(req.ID):
-		return "", &request.FieldError{Field: "id", Message: "not an export id (26 characters a-z and 2-7)"}
 	}
-	return req.ID, nil
+	return req.ID, checkNATSID(req.ID)
+}
+
+// checkNATSID refuses what does not have the form of an export id.
+func checkNATSID(id string) error {
+	if !checkpoint.ValidID(id) {
+		return &request.FieldError{Field: "id", Message: "not an export id (26 characters a-z and 2-7)"}
+	}
+	return nil
 }

@@ -20,11 +20,10 @@ func (s *NATSService) lastEvent(_ context.Context, data []byte) (any, error) {
 		return nil, err
 	}
 	if req.ID != "" {
-		id, err := decodeNATSID(data)
-		if err != nil {
+		if err := checkNATSID(req.ID); err != nil {
 			return nil, err
 		}
-		m, err := s.exports.Status(id)
+		m, err := s.exports.Status(req.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -36,26 +35,23 @@ func (s *NATSService) lastEvent(_ context.Context, data []byte) (any, error) {
 	}
 	out := make([]api.Event, 0, len(ms))
 	for _, m := range ms {
-		if s.last != nil {
-			if ev, ok := s.last(m.ID); ok {
-				out = append(out, ev)
-				continue
-			}
-		}
-		if full, err := s.exports.Status(m.ID); err == nil {
-			m = full // with its chunks, for the count
-		}
-		out = append(out, ManifestEvent(m))
+		out = append(out, s.newest(m))
 	}
 	return out, nil
 }
 
-// newest is the Publisher's last event of m's export, or one made from m
-// when the Publisher has none.
+// newest is the Publisher's last event of m's export, or, when it has
+// none, one made from m. A list's manifest has no chunks: the export's
+// whole manifest is asked for then, for their count.
 func (s *NATSService) newest(m *api.Manifest) api.Event {
 	if s.last != nil {
 		if ev, ok := s.last(m.ID); ok {
 			return ev
+		}
+	}
+	if m.Chunks == nil {
+		if full, err := s.exports.Status(m.ID); err == nil {
+			m = full
 		}
 	}
 	return ManifestEvent(m)
