@@ -77,8 +77,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzValues -fuzztime $(FUZZTIME) ./extjson
 	$(GO) test -run '^$$' -fuzz FuzzCompile -fuzztime $(FUZZTIME) ./request
 	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME) ./checkpoint
-	$(GO) test -run '^$$' -fuzz '^FuzzHTTPRange$$' -fuzztime $(FUZZTIME) ./transport
-	$(GO) test -run '^$$' -fuzz '^FuzzHTTPConcat$$' -fuzztime $(FUZZTIME) ./transport
+	$(GO) test -run '^$$' -fuzz '^FuzzRange$$' -fuzztime $(FUZZTIME) ./transport/httpapi
+	$(GO) test -run '^$$' -fuzz '^FuzzConcat$$' -fuzztime $(FUZZTIME) ./transport/httpapi
 
 clean:
 	rm -rf $(BIN) $(DEMO_DIR)

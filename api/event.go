@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // DefaultPrefix is the first part of every subject of the service and of
 // its progress events when none is configured.
@@ -12,6 +15,12 @@ func ProgressSubject(prefix, id string) string {
 		prefix = DefaultPrefix
 	}
 	return prefix + ".progress." + id
+}
+
+// ValidSubjectToken reports whether s can be one token of a NATS subject
+// (a prefix's token, an export id in a progress subject).
+func ValidSubjectToken(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
 }
 
 // Event is a progress event, published on <prefix>.progress.<exportId>.
@@ -53,3 +62,29 @@ const (
 	EventResumed        = "export-resumed"
 	EventCancelled      = "export-cancelled"
 )
+
+// Event is the progress event that says where the export of m
+// stands: its state's event name (export-processing while it runs), its
+// counters, seq 0 (not an event that was sent) and the time of its last
+// change of state.
+func (m *Manifest) Event() Event {
+	ev := Event{ExportID: m.ID, Records: m.Records, Bytes: m.Bytes, Chunks: len(m.Chunks), Time: m.CreatedAt, Error: m.Error}
+	for _, t := range []*time.Time{m.StartedAt, m.FinishedAt} {
+		if t != nil && t.After(ev.Time) {
+			ev.Time = *t
+		}
+	}
+	switch m.State {
+	case StateQueued:
+		ev.Event = EventQueued
+	case StateRunning:
+		ev.Event = EventProcessing
+	case StateCompleted:
+		ev.Event = EventCompleted
+	case StateFailed:
+		ev.Event = EventFailed
+	case StateCancelled:
+		ev.Event = EventCancelled
+	}
+	return ev
+}

@@ -20,7 +20,9 @@ import (
 	"github.com/exportd/exportd/internal/loopback"
 	"github.com/exportd/exportd/request"
 	"github.com/exportd/exportd/runner"
-	"github.com/exportd/exportd/transport"
+	"github.com/exportd/exportd/transport/httpapi"
+	"github.com/exportd/exportd/transport/natsapi"
+	"github.com/exportd/exportd/transport/progress"
 )
 
 // Version is reported by the NATS service.
@@ -66,7 +68,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	}
 	defer nc.Close()
 
-	pub := transport.NewPublisher(nc, cfg.NATS.Prefix, log.With("component", "progress"))
+	pub := progress.NewPublisher(nc, cfg.NATS.Prefix, log.With("component", "progress"))
 	defer func() {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -90,7 +92,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	if cfg.DownloadSecret != "" {
 		secret = []byte(cfg.DownloadSecret)
 	}
-	h, err := transport.NewHTTP(transport.HTTPConfig{
+	h, err := httpapi.New(httpapi.Config{
 		Exports: run, Secret: secret, TokenTTL: cfg.TokenTTL, APIToken: cfg.APIToken, PublicMetrics: cfg.PublicMetrics,
 		Logger: log.With("component", "http"),
 	})
@@ -108,11 +110,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	if public == "" {
 		public = "http://" + ln.Addr().String()
 	}
-	srv := h.Server()
+	srv := h.HTTPServer()
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 
-	svc, err := transport.NewNATSService(transport.NATSConfig{
+	svc, err := natsapi.New(natsapi.Config{
 		Conn: nc, Exports: run, Prefix: cfg.NATS.Prefix, Version: Version, Last: pub.Last, Logger: log.With("component", "nats"),
 		URLs: func(id string) (string, string) {
 			now := time.Now()

@@ -21,7 +21,6 @@ import (
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 	"github.com/exportd/exportd/runner"
-	"github.com/exportd/exportd/transport"
 )
 
 // progressBenchDocs and progressBenchChunk are BenchmarkCheckpointCost's
@@ -34,7 +33,7 @@ const (
 // BenchmarkProgressCost runs exports the way the daemon runs them (the
 // runner, export.Run, the pipeline, the bbolt checkpoint and manifest) over
 // tasks held in memory, once with progress events dropped and once with
-// every event handed to a transport.Publisher on an embedded NATS server,
+// every event handed to a progress.Publisher on an embedded NATS server,
 // as the daemon wires it, with a subscriber on the progress subjects. One
 // operation is one export, from Start to its export-completed. It reports
 // docs/s (wall clock) and docs/cpu-s: documents per second of CPU used by
@@ -55,7 +54,7 @@ func BenchmarkProgressCost(b *testing.B) {
 	for _, progress := range []bool{false, true} {
 		b.Run(fmt.Sprintf("progress=%v", progress), func(b *testing.B) {
 			var (
-				pub    *transport.Publisher
+				pub    *progress.Publisher
 				sub    *nats.Subscription
 				subNC  *nats.Conn
 				events func(api.Event)
@@ -73,7 +72,7 @@ func BenchmarkProgressCost(b *testing.B) {
 				if err := subNC.Flush(); err != nil {
 					b.Fatal(err)
 				}
-				pub = transport.NewPublisher(progressBenchConn(b, srv), "", nil)
+				pub = progress.NewPublisher(progressBenchConn(b, srv), "", nil)
 				events = pub.Publish
 			}
 

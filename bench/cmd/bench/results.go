@@ -210,7 +210,7 @@ func cpuPerDoc(r e2e.Run) float64 {
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
 
 func writeHTTP(w io.Writer, s *bench.Set) {
-	fmt.Fprintf(w, "## Serving over HTTP\n\n`BenchmarkHTTPDownload` (transport/): a 256 MiB export served by the daemon's HTTP handler over loopback to a Go client, every body checked against the CRC-32C of the bytes written. `chunk` is one sealed chunk file; `data-4chunks` the same bytes in 4 chunks served as one file (`/data`); `whole` is one GET, `ranges8` eight parallel Range requests that cover it. MB/s is 10⁶ bytes a second, median of the runs.\n\n")
+	fmt.Fprintf(w, "## Serving over HTTP\n\n`BenchmarkHTTPDownload` (transport/httpapi/): a 256 MiB export served by the daemon's HTTP handler over loopback to a Go client, every body checked against the CRC-32C of the bytes written. `chunk` is one sealed chunk file; `data-4chunks` the same bytes in 4 chunks served as one file (`/data`); `whole` is one GET, `ranges8` eight parallel Range requests that cover it. MB/s is 10⁶ bytes a second, median of the runs.\n\n")
 	fmt.Fprintf(w, "| download | runs | MB/s |\n|---|---:|---:|\n")
 	for _, name := range s.Names("HTTPDownload/") {
 		v, n := s.Median("HTTPDownload/"+name, procsOf(s), "MB/s")

@@ -33,7 +33,7 @@ var (
 	costsTest = bench.GoTest{Pattern: "^Benchmark(CheckpointCost|ProgressCost)$", Benchtime: "3x", Timeout: "30m",
 		Pkgs: []string{"./export", "./runner"}}
 	httpTest = bench.GoTest{Pattern: "^BenchmarkHTTPDownload$", Benchtime: "4x", Timeout: "30m",
-		Pkgs: []string{"./transport"}}
+		Pkgs: []string{"./transport/httpapi"}}
 )
 
 func run(ctx context.Context, cfg *config) error {

@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"bytes"
@@ -13,31 +13,31 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// httpAuthCase is a request (a path with its query, header name and value
+// authCase is a request (a path with its query, header name and value
 // pairs) and the status it must get.
-type httpAuthCase struct {
+type authCase struct {
 	name    string
 	path    string
 	headers []string
 	status  int
 }
 
-// httpCheckAuth runs the cases with GET and HEAD against fx: a 401 names
+// checkAuth runs the cases with GET and HEAD against fx: a 401 names
 // the Bearer scheme, and no refusal repeats a secret.
-func httpCheckAuth(t *testing.T, fx *httpFixture, secretBytes []byte, cases []httpAuthCase) {
+func checkAuth(t *testing.T, fx *fixture, secretBytes []byte, cases []authCase) {
 	t.Helper()
 	for _, tt := range cases {
 		for _, method := range []string{"GET", "HEAD"} {
 			t.Run(method+" "+tt.name, func(t *testing.T) {
 				resp := fx.do(t, method, tt.path, tt.headers...)
 				if tt.status < 400 {
-					httpWantStatus(t, resp, tt.status)
+					wantStatus(t, resp, tt.status)
 					return
 				}
 				if method == "HEAD" {
-					httpWantStatus(t, resp, tt.status)
+					wantStatus(t, resp, tt.status)
 				} else {
-					httpWantError(t, resp, tt.status)
+					wantError(t, resp, tt.status)
 				}
 				wa := resp.Header.Get("WWW-Authenticate")
 				if tt.status == http.StatusUnauthorized && !strings.HasPrefix(wa, "Bearer") {
@@ -46,7 +46,7 @@ func httpCheckAuth(t *testing.T, fx *httpFixture, secretBytes []byte, cases []ht
 				if tt.status == http.StatusForbidden && wa != "" {
 					t.Errorf("403 with WWW-Authenticate %q", wa)
 				}
-				for _, secret := range []string{string(secretBytes), httpTestAPIToken} {
+				for _, secret := range []string{string(secretBytes), testAPIToken} {
 					if secret != "" && bytes.Contains(resp.body, []byte(secret)) {
 						t.Error("the refusal repeats a secret")
 					}
@@ -56,34 +56,34 @@ func httpCheckAuth(t *testing.T, fx *httpFixture, secretBytes []byte, cases []ht
 	}
 }
 
-func TestHTTPAuth(t *testing.T) {
-	fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: httpTestSecret, APIToken: httpTestAPIToken})
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 20))
-	other := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 20))
+func TestAuth(t *testing.T) {
+	fx := newFixtureConfig(t, Config{Secret: testSecret, APIToken: testAPIToken})
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 2, 20))
+	other := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 1, 20))
 	exp, oexp := "/exports/"+e.m.ID, "/exports/"+other.m.ID
 	now := time.Now()
 	sign := func(path string) string { return fx.h.SignURL(path, now) }
 	// moved is a URL signed for from, with its path replaced by to.
 	moved := func(from, to string) string { return strings.Replace(sign(from), from, to, 1) }
 	bearer := func(token string) []string { return []string{"Authorization", "Bearer " + token} }
-	httpCheckAuth(t, fx, httpTestSecret, []httpAuthCase{
+	checkAuth(t, fx, testSecret, []authCase{
 		{"healthz needs nothing", "/healthz", nil, 200},
 		{"healthz with a wrong bearer", "/healthz", bearer("nope"), 200},
 
 		{"list without credential", "/exports", nil, 401},
-		{"list with the bearer", "/exports", httpTestBearer, 200},
-		{"list with the bearer in lower case", "/exports", []string{"Authorization", "bearer " + httpTestAPIToken}, 200},
+		{"list with the bearer", "/exports", testBearer, 200},
+		{"list with the bearer in lower case", "/exports", []string{"Authorization", "bearer " + testAPIToken}, 200},
 		{"list with a wrong bearer", "/exports", bearer("not-the-api-token-at-all"), 403},
-		{"list with a prefix of the bearer", "/exports", bearer(httpTestAPIToken[:len(httpTestAPIToken)-1]), 403},
-		{"list with the bearer and more", "/exports", bearer(httpTestAPIToken + "x"), 403},
+		{"list with a prefix of the bearer", "/exports", bearer(testAPIToken[:len(testAPIToken)-1]), 403},
+		{"list with the bearer and more", "/exports", bearer(testAPIToken + "x"), 403},
 		{"list with an empty bearer", "/exports", []string{"Authorization", "Bearer "}, 403},
-		{"list with the secret as bearer", "/exports", bearer(string(httpTestSecret)), 403},
+		{"list with the secret as bearer", "/exports", bearer(string(testSecret)), 403},
 		{"list with basic auth", "/exports", []string{"Authorization", "Basic dXNlcjpwYXNz"}, 401},
-		{"list with the token as a query", "/exports?token=" + httpTestAPIToken, nil, 401},
+		{"list with the token as a query", "/exports?token=" + testAPIToken, nil, 401},
 		{"list signed", sign("/exports"), nil, 200},
 
 		{"manifest without credential", exp, nil, 401},
-		{"manifest with the bearer", exp, httpTestBearer, 200},
+		{"manifest with the bearer", exp, testBearer, 200},
 		{"manifest signed (manifestUrl)", sign(exp), nil, 200},
 		{"manifest signed, absolute URL", strings.TrimPrefix(fx.h.SignURL(fx.srv.URL+exp, now), fx.srv.URL), nil, 200},
 		{"manifest token of another export", moved(oexp, exp), nil, 403},
@@ -92,23 +92,23 @@ func TestHTTPAuth(t *testing.T) {
 		{"manifest token of the list", moved("/exports", exp), nil, 403},
 		{"manifest token expired", fx.h.SignURL(exp, now.Add(-2*DefaultTokenTTL)), nil, 403},
 		{"manifest token with a wrong bearer", sign(exp), bearer("nope"), 200},
-		{"manifest bearer with an expired token", fx.h.SignURL(exp, now.Add(-2*DefaultTokenTTL)), httpTestBearer, 200},
+		{"manifest bearer with an expired token", fx.h.SignURL(exp, now.Add(-2*DefaultTokenTTL)), testBearer, 200},
 
 		{"data without credential", exp + "/data", nil, 401},
 		{"data signed (dataUrl)", sign(exp + "/data"), nil, 200},
-		{"data with the bearer", exp + "/data", httpTestBearer, 200},
+		{"data with the bearer", exp + "/data", testBearer, 200},
 		{"data token of another export", moved(oexp+"/data", exp+"/data"), nil, 403},
 		{"data token of the manifest", moved(exp, exp+"/data"), nil, 403},
 		{"data with a wrong bearer", exp + "/data", bearer("nope"), 403},
 
 		{"chunk signed", sign(exp + "/chunks/1"), nil, 200},
-		{"chunk with the bearer", exp + "/chunks/1", httpTestBearer, 200},
+		{"chunk with the bearer", exp + "/chunks/1", testBearer, 200},
 		{"chunk token of another chunk", moved(exp+"/chunks/0", exp+"/chunks/1"), nil, 403},
 		{"chunk token of another export", moved(oexp+"/chunks/0", exp+"/chunks/0"), nil, 403},
 		{"chunk token expired", fx.h.SignURL(exp+"/chunks/0", now.Add(-2*DefaultTokenTTL)), nil, 403},
 
 		{"metrics without credential", "/metrics", nil, 401},
-		{"metrics with the bearer", "/metrics", httpTestBearer, 200},
+		{"metrics with the bearer", "/metrics", testBearer, 200},
 		{"metrics with a wrong bearer", "/metrics", bearer("nope"), 403},
 
 		// Routing comes first: what is not a route is no secret.
@@ -119,46 +119,46 @@ func TestHTTPAuth(t *testing.T) {
 	}
 }
 
-func TestHTTPAuthPublicMetrics(t *testing.T) {
-	fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: httpTestSecret, APIToken: httpTestAPIToken, PublicMetrics: true})
-	httpCheckAuth(t, fx, httpTestSecret, []httpAuthCase{
+func TestAuthPublicMetrics(t *testing.T) {
+	fx := newFixtureConfig(t, Config{Secret: testSecret, APIToken: testAPIToken, PublicMetrics: true})
+	checkAuth(t, fx, testSecret, []authCase{
 		{"metrics without credential", "/metrics", nil, 200},
 		{"metrics with a wrong bearer", "/metrics", []string{"Authorization", "Bearer nope"}, 200},
 		{"list still closed", "/exports", nil, 401},
 	})
 }
 
-func TestHTTPAuthSecretOnly(t *testing.T) {
+func TestAuthSecretOnly(t *testing.T) {
 	// No API token: only signed URLs open the routes, and no bearer does.
-	fx := newHTTPFixture(t, httpTestSecret)
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 20))
-	httpCheckAuth(t, fx, httpTestSecret, []httpAuthCase{
+	fx := newFixture(t, testSecret)
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 1, 20))
+	checkAuth(t, fx, testSecret, []authCase{
 		{"manifest signed", fx.h.SignURL("/exports/"+e.m.ID, time.Now()), nil, 200},
-		{"list with a bearer", "/exports", httpTestBearer, 403},
+		{"list with a bearer", "/exports", testBearer, 403},
 		{"list with an empty bearer", "/exports", []string{"Authorization", "Bearer"}, 403},
 		{"metrics", "/metrics", nil, 401},
 	})
 }
 
-func TestHTTPAuthOpen(t *testing.T) {
+func TestAuthOpen(t *testing.T) {
 	// Without a secret nothing is required, and the API token, which
 	// clients may send anyway, is accepted.
-	fx := newHTTPFixtureConfig(t, HTTPConfig{APIToken: httpTestAPIToken})
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 20))
+	fx := newFixtureConfig(t, Config{APIToken: testAPIToken})
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 1, 20))
 	exp := "/exports/" + e.m.ID
-	cases := []httpAuthCase{}
+	cases := []authCase{}
 	for _, path := range []string{"/exports", exp, exp + "/chunks/0", exp + "/data", "/metrics", "/healthz"} {
 		cases = append(cases,
-			httpAuthCase{path + " without credential", path, nil, 200},
-			httpAuthCase{path + " with the bearer", path, httpTestBearer, 200},
-			httpAuthCase{path + " with another bearer", path, []string{"Authorization", "Bearer other"}, 200},
-			httpAuthCase{path + " with a stray token", path + "?expires=1&token=x", nil, 200},
+			authCase{path + " without credential", path, nil, 200},
+			authCase{path + " with the bearer", path, testBearer, 200},
+			authCase{path + " with another bearer", path, []string{"Authorization", "Bearer other"}, 200},
+			authCase{path + " with a stray token", path + "?expires=1&token=x", nil, 200},
 		)
 	}
-	httpCheckAuth(t, fx, nil, cases)
+	checkAuth(t, fx, nil, cases)
 }
 
-func TestHTTPTokenEqual(t *testing.T) {
+func TestTokenEqual(t *testing.T) {
 	for _, tt := range []struct {
 		got, want string
 		equal     bool
@@ -169,34 +169,34 @@ func TestHTTPTokenEqual(t *testing.T) {
 		{"", "abc", false},
 		{"", "", true},
 	} {
-		if got := httpTokenEqual(tt.got, tt.want); got != tt.equal {
-			t.Errorf("httpTokenEqual(%q, %q) = %v", tt.got, tt.want, got)
+		if got := tokenEqual(tt.got, tt.want); got != tt.equal {
+			t.Errorf("tokenEqual(%q, %q) = %v", tt.got, tt.want, got)
 		}
 	}
 }
 
-// httpForbidden is an api.Exports whose every export is outside the
+// forbidden is an api.Exports whose every export is outside the
 // allow-list, as the runner reports it.
-type httpForbidden struct{ *httpTestExports }
+type forbidden struct{ *testExports }
 
-func (httpForbidden) Status(id string) (*api.Manifest, error) {
+func (forbidden) Status(id string) (*api.Manifest, error) {
 	return nil, fmt.Errorf("%w: export %s reads secret.payroll, which the allow-list does not name", api.ErrForbidden, id)
 }
 
-func (httpForbidden) Dir(id string) (string, error) { return "", api.ErrForbidden }
+func (forbidden) Dir(id string) (string, error) { return "", api.ErrForbidden }
 
-func TestHTTPForbidden(t *testing.T) {
-	var logs httpLogBuffer
-	exports := httpForbidden{&httpTestExports{root: t.TempDir()}}
-	h, err := NewHTTP(HTTPConfig{Exports: exports, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+func TestForbidden(t *testing.T) {
+	var logs logBuffer
+	exports := forbidden{&testExports{root: t.TempDir()}}
+	h, err := New(Config{Exports: exports, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := &httpFixture{exports: exports.httpTestExports, h: h, srv: newHTTPTestServer(t, h)}
+	fx := &fixture{exports: exports.testExports, h: h, srv: newTestServer(t, h)}
 	id := strings.Repeat("a", 26)
 	for _, route := range []string{"", "/chunks/0", "/data"} {
 		resp := fx.do(t, "GET", "/exports/"+id+route)
-		httpWantError(t, resp, http.StatusForbidden)
+		wantError(t, resp, http.StatusForbidden)
 		if bytes.Contains(resp.body, []byte("payroll")) {
 			t.Errorf("%s: the 403 names the namespace: %s", route, resp.body)
 		}

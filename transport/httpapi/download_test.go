@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"bytes"
@@ -19,8 +19,8 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// httpRangeCase is a Range request and the bytes it must give.
-type httpRangeCase struct {
+// rangeCase is a Range request and the bytes it must give.
+type rangeCase struct {
 	name  string
 	rng   string
 	parts [][2]int // [start, end) of each wanted part; none means the whole file with 200
@@ -28,8 +28,8 @@ type httpRangeCase struct {
 	msg   string   // in the message of a 416
 }
 
-// httpManyRanges is a Range header of n one-byte ranges.
-func httpManyRanges(n int) string {
+// manyRanges is a Range header of n one-byte ranges.
+func manyRanges(n int) string {
 	specs := make([]string, n)
 	for i := range specs {
 		specs[i] = fmt.Sprintf("%d-%d", i, i)
@@ -37,8 +37,8 @@ func httpManyRanges(n int) string {
 	return "bytes=" + strings.Join(specs, ",")
 }
 
-// httpOneByteParts is the parts of httpManyRanges(n).
-func httpOneByteParts(n int) [][2]int {
+// oneByteParts is the parts of manyRanges(n).
+func oneByteParts(n int) [][2]int {
 	parts := make([][2]int, n)
 	for i := range parts {
 		parts[i] = [2]int{i, i + 1}
@@ -46,8 +46,8 @@ func httpOneByteParts(n int) [][2]int {
 	return parts
 }
 
-// httpCheckRanges runs the cases against path, whose content is data.
-func httpCheckRanges(t *testing.T, fx *httpFixture, path string, data []byte, cases []httpRangeCase) {
+// checkRanges runs the cases against path, whose content is data.
+func checkRanges(t *testing.T, fx *fixture, path string, data []byte, cases []rangeCase) {
 	t.Helper()
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +58,7 @@ func httpCheckRanges(t *testing.T, fx *httpFixture, path string, data []byte, ca
 			resp := fx.do(t, "GET", path, headers...)
 			switch {
 			case tt.bad:
-				httpWantError(t, resp, http.StatusRequestedRangeNotSatisfiable)
+				wantError(t, resp, http.StatusRequestedRangeNotSatisfiable)
 				if got, want := resp.Header.Get("Content-Range"), fmt.Sprintf("bytes */%d", len(data)); got != want {
 					t.Errorf("416 Content-Range %q, want %q", got, want)
 				}
@@ -69,12 +69,12 @@ func httpCheckRanges(t *testing.T, fx *httpFixture, path string, data []byte, ca
 					t.Errorf("416 has Content-Disposition %q: a client would save the error as the file", cd)
 				}
 			case len(tt.parts) == 0:
-				httpWantStatus(t, resp, http.StatusOK)
+				wantStatus(t, resp, http.StatusOK)
 				if !bytes.Equal(resp.body, data) {
 					t.Errorf("body: %d bytes, want the %d bytes of the file", len(resp.body), len(data))
 				}
 			case len(tt.parts) == 1:
-				httpWantStatus(t, resp, http.StatusPartialContent)
+				wantStatus(t, resp, http.StatusPartialContent)
 				p := tt.parts[0]
 				if want := fmt.Sprintf("bytes %d-%d/%d", p[0], p[1]-1, len(data)); resp.Header.Get("Content-Range") != want {
 					t.Errorf("Content-Range %q, want %q", resp.Header.Get("Content-Range"), want)
@@ -83,15 +83,15 @@ func httpCheckRanges(t *testing.T, fx *httpFixture, path string, data []byte, ca
 					t.Errorf("body is not bytes [%d, %d) of the file", p[0], p[1])
 				}
 			default:
-				httpWantStatus(t, resp, http.StatusPartialContent)
-				httpCheckMultipart(t, resp, data, tt.parts)
+				wantStatus(t, resp, http.StatusPartialContent)
+				checkMultipart(t, resp, data, tt.parts)
 			}
 		})
 	}
 }
 
-// httpCheckMultipart checks a multipart/byteranges body part by part.
-func httpCheckMultipart(t *testing.T, resp *httpResponse, data []byte, want [][2]int) {
+// checkMultipart checks a multipart/byteranges body part by part.
+func checkMultipart(t *testing.T, resp *response, data []byte, want [][2]int) {
 	t.Helper()
 	mt, params, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/byteranges" {
@@ -122,15 +122,15 @@ func httpCheckMultipart(t *testing.T, resp *httpResponse, data []byte, want [][2
 	}
 }
 
-func TestHTTPChunkRanges(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 3, 200))
+func TestChunkRanges(t *testing.T) {
+	fx := newFixture(t, nil)
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 3, 200))
 	data := e.chunks[1]
 	size := len(data)
 	if size < 1000 {
 		t.Fatalf("chunk of %d bytes is too small for the cases", size)
 	}
-	httpCheckRanges(t, fx, "/exports/"+e.m.ID+"/chunks/1", data, []httpRangeCase{
+	checkRanges(t, fx, "/exports/"+e.m.ID+"/chunks/1", data, []rangeCase{
 		{name: "whole"},
 		{name: "full range", rng: fmt.Sprintf("bytes=0-%d", size-1), parts: [][2]int{{0, size}}},
 		{name: "partial", rng: "bytes=10-99", parts: [][2]int{{10, 100}}},
@@ -153,10 +153,10 @@ func TestHTTPChunkRanges(t *testing.T) {
 		{name: "suffix of zero and a range", rng: "bytes=-0,5-9", parts: [][2]int{{5, 10}}},
 		{name: "range and suffix of zero", rng: "bytes=0-0, -0 ,-1", parts: [][2]int{{0, 1}, {size - 1, size}}},
 		{name: "garbage after a suffix of zero", rng: "bytes=-0,x", bad: true, msg: "malformed"},
-		{name: "64 ranges", rng: httpManyRanges(64), parts: httpOneByteParts(64)},
-		{name: "64 ranges and empty elements", rng: httpManyRanges(64) + ",,, ,", parts: httpOneByteParts(64)},
-		{name: "65 ranges", rng: httpManyRanges(65), bad: true, msg: "more than 64 ranges"},
-		{name: "5000 ranges", rng: httpManyRanges(5000), bad: true, msg: "more than 64 ranges"},
+		{name: "64 ranges", rng: manyRanges(64), parts: oneByteParts(64)},
+		{name: "64 ranges and empty elements", rng: manyRanges(64) + ",,, ,", parts: oneByteParts(64)},
+		{name: "65 ranges", rng: manyRanges(65), bad: true, msg: "more than 64 ranges"},
+		{name: "5000 ranges", rng: manyRanges(5000), bad: true, msg: "more than 64 ranges"},
 		{name: "65 ranges of garbage", rng: "bytes=" + strings.Repeat("x,", 65), bad: true, msg: "malformed"},
 		// Ranges that add up to more than the file: net/http sends the
 		// file once instead, so the reply stays small.
@@ -164,15 +164,15 @@ func TestHTTPChunkRanges(t *testing.T) {
 	})
 }
 
-func TestHTTPDataRanges(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 4, 100))
+func TestDataRanges(t *testing.T) {
+	fx := newFixture(t, nil)
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 4, 100))
 	data := e.data()
 	size := len(data)
 	b1 := len(e.chunks[0])      // first byte of chunk 1
 	b2 := b1 + len(e.chunks[1]) // first byte of chunk 2
 	b3 := b2 + len(e.chunks[2]) // first byte of chunk 3
-	httpCheckRanges(t, fx, "/exports/"+e.m.ID+"/data", data, []httpRangeCase{
+	checkRanges(t, fx, "/exports/"+e.m.ID+"/data", data, []rangeCase{
 		{name: "whole"},
 		{name: "full range", rng: "bytes=0-", parts: [][2]int{{0, size}}},
 		{name: "partial", rng: "bytes=10-99", parts: [][2]int{{10, 100}}},
@@ -188,8 +188,8 @@ func TestHTTPDataRanges(t *testing.T) {
 		{name: "garbage", rng: "bytes=1-2-3", bad: true},
 		{name: "suffix of zero", rng: "bytes=-0", bad: true, msg: "not satisfiable"},
 		{name: "suffix of zero and a range across a boundary", rng: fmt.Sprintf("bytes=-0,%d-%d", b1-1, b1), parts: [][2]int{{b1 - 1, b1 + 1}}},
-		{name: "65 ranges", rng: httpManyRanges(65), bad: true, msg: "more than 64 ranges"},
-		{name: "64 ranges", rng: httpManyRanges(64), parts: httpOneByteParts(64)},
+		{name: "65 ranges", rng: manyRanges(65), bad: true, msg: "more than 64 ranges"},
+		{name: "64 ranges", rng: manyRanges(64), parts: oneByteParts(64)},
 	})
 
 	// The chunks concatenated are one zstd stream of all the records.
@@ -202,14 +202,14 @@ func TestHTTPDataRanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, httpTestRecords(0, 400)) {
+	if !bytes.Equal(got, testRecords(0, 400)) {
 		t.Error("/data does not decompress to the records in order")
 	}
 }
 
-func TestHTTPIfRange(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 100))
+func TestIfRange(t *testing.T) {
+	fx := newFixture(t, nil)
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 2, 100))
 	for _, route := range []struct {
 		path string
 		data []byte
@@ -223,28 +223,28 @@ func TestHTTPIfRange(t *testing.T) {
 				t.Fatal("no ETag")
 			}
 			resp := fx.do(t, "GET", route.path, "Range", "bytes=5-14", "If-Range", etag)
-			httpWantStatus(t, resp, http.StatusPartialContent)
+			wantStatus(t, resp, http.StatusPartialContent)
 			if !bytes.Equal(resp.body, route.data[5:15]) {
 				t.Error("If-Range with the current ETag: wrong bytes")
 			}
 			stale := `"sha256-` + strings.Repeat("0", 64) + `"`
 			resp = fx.do(t, "GET", route.path, "Range", "bytes=5-14", "If-Range", stale)
-			httpWantStatus(t, resp, http.StatusOK)
+			wantStatus(t, resp, http.StatusOK)
 			if !bytes.Equal(resp.body, route.data) {
 				t.Error("If-Range with a stale ETag: not the whole file")
 			}
 			// A weak validator never satisfies If-Range.
 			resp = fx.do(t, "GET", route.path, "Range", "bytes=5-14", "If-Range", "W/"+etag)
-			httpWantStatus(t, resp, http.StatusOK)
+			wantStatus(t, resp, http.StatusOK)
 			resp = fx.do(t, "GET", route.path, "If-None-Match", etag)
-			httpWantStatus(t, resp, http.StatusNotModified)
+			wantStatus(t, resp, http.StatusNotModified)
 		})
 	}
 }
 
-func TestHTTPHeadersAndHEAD(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
-	raw := [][]byte{httpTestRecords(0, 50), httpTestRecords(50, 90)}
+func TestHeadersAndHEAD(t *testing.T) {
+	fx := newFixture(t, nil)
+	raw := [][]byte{testRecords(0, 50), testRecords(50, 90)}
 	tests := []struct {
 		name        string
 		format      request.Format
@@ -253,8 +253,8 @@ func TestHTTPHeadersAndHEAD(t *testing.T) {
 		contentType string
 		ext         string
 	}{
-		{"ndjson zstd", request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 50), "application/zstd", "ndjson.zst"},
-		{"csv gzip", request.CSV, request.Gzip, httpGzipChunks(t, raw...), "application/gzip", "csv.gz"},
+		{"ndjson zstd", request.NDJSON, request.Zstd, zstdChunks(t, 2, 50), "application/zstd", "ndjson.zst"},
+		{"csv gzip", request.CSV, request.Gzip, gzipChunks(t, raw...), "application/gzip", "csv.gz"},
 		{"ndjson plain", request.NDJSON, request.None, raw, "application/x-ndjson", "ndjson"},
 		{"json plain", request.JSON, request.None, raw, "application/json", "json"},
 		{"csv plain", request.CSV, request.None, raw, "text/csv", "csv"},
@@ -267,20 +267,20 @@ func TestHTTPHeadersAndHEAD(t *testing.T) {
 				data            []byte
 				etag            string
 			}{
-				{"/chunks/1", fmt.Sprintf("%s-chunk-000001.%s", e.m.ID, tt.ext), tt.chunks[1], `"sha256-` + httpSHA256(tt.chunks[1]) + `"`},
+				{"/chunks/1", fmt.Sprintf("%s-chunk-000001.%s", e.m.ID, tt.ext), tt.chunks[1], `"sha256-` + sha256Hex(tt.chunks[1]) + `"`},
 				{"/data", fmt.Sprintf("%s.%s", e.m.ID, tt.ext), e.data(), ""},
 			} {
 				get := fx.do(t, "GET", "/exports/"+e.m.ID+d.route)
-				httpWantStatus(t, get, http.StatusOK)
+				wantStatus(t, get, http.StatusOK)
 				head := fx.do(t, "HEAD", "/exports/"+e.m.ID+d.route)
-				httpWantStatus(t, head, http.StatusOK)
+				wantStatus(t, head, http.StatusOK)
 				if len(head.body) != 0 {
 					t.Errorf("%s: HEAD has a body of %d bytes", d.route, len(head.body))
 				}
 				if got := head.Header.Get("Content-Length"); got != strconv.Itoa(len(d.data)) {
 					t.Errorf("%s: HEAD Content-Length %q, want %d", d.route, got, len(d.data))
 				}
-				for _, resp := range []*httpResponse{get, head} {
+				for _, resp := range []*response{get, head} {
 					hdr := resp.Header
 					if ct, _, _ := mime.ParseMediaType(hdr.Get("Content-Type")); ct != tt.contentType {
 						t.Errorf("%s %s: Content-Type %q, want %q", resp.Request.Method, d.route, hdr.Get("Content-Type"), tt.contentType)
@@ -316,15 +316,15 @@ func TestHTTPHeadersAndHEAD(t *testing.T) {
 	a := fx.add(t, api.StateCompleted, request.NDJSON, request.None, raw)
 	b := fx.add(t, api.StateCompleted, request.NDJSON, request.None, raw)
 	c := fx.add(t, api.StateCompleted, request.NDJSON, request.None, raw[:1])
-	etag := func(e *httpTestExport) string { return fx.do(t, "HEAD", "/exports/"+e.m.ID+"/data").Header.Get("ETag") }
+	etag := func(e *testExport) string { return fx.do(t, "HEAD", "/exports/"+e.m.ID+"/data").Header.Get("ETag") }
 	if etag(a) != etag(b) || etag(a) == etag(c) {
 		t.Errorf("/data ETags %s %s %s: want equal for equal chunks only", etag(a), etag(b), etag(c))
 	}
 }
 
-func TestHTTPRunningExport(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
-	chunks := httpZstdChunks(t, 2, 30)
+func TestRunningExport(t *testing.T) {
+	fx := newFixture(t, nil)
+	chunks := zstdChunks(t, 2, 30)
 	e := fx.add(t, api.StateRunning, request.NDJSON, request.Zstd, chunks[:1])
 	// Chunk 1 is being written: a temporary file, not in the manifest.
 	tmp, err := chunker.Create(e.dir, chunker.Name(1, "ndjson.zst"), chunker.Hooks{})
@@ -338,15 +338,15 @@ func TestHTTPRunningExport(t *testing.T) {
 	base := "/exports/" + e.m.ID
 
 	resp := fx.do(t, "GET", base+"/chunks/0")
-	httpWantStatus(t, resp, http.StatusOK)
+	wantStatus(t, resp, http.StatusOK)
 	if !bytes.Equal(resp.body, chunks[0]) {
 		t.Error("sealed chunk of a running export: wrong bytes")
 	}
 	if resp.Header.Get("Last-Modified") == "" {
 		t.Error("no Last-Modified (the file's mtime) before finishedAt is known")
 	}
-	httpWantError(t, fx.do(t, "GET", base+"/data"), http.StatusConflict)
-	httpWantStatus(t, fx.do(t, "HEAD", base+"/data"), http.StatusConflict)
+	wantError(t, fx.do(t, "GET", base+"/data"), http.StatusConflict)
+	wantStatus(t, fx.do(t, "HEAD", base+"/data"), http.StatusConflict)
 	// A chunk number that is not one is 400; one the manifest does not
 	// list (yet) is 404.
 	for _, tt := range []struct {
@@ -375,52 +375,52 @@ func TestHTTPRunningExport(t *testing.T) {
 		t.Run("chunk "+tt.n[:min(len(tt.n), 24)], func(t *testing.T) {
 			resp := fx.do(t, "GET", base+"/chunks/"+tt.n)
 			if tt.status == http.StatusOK {
-				httpWantStatus(t, resp, http.StatusOK)
+				wantStatus(t, resp, http.StatusOK)
 				return
 			}
-			httpWantError(t, resp, tt.status)
+			wantError(t, resp, tt.status)
 		})
 	}
 
 	for _, state := range []api.State{api.StateQueued, api.StateFailed, api.StateCancelled} {
 		e := fx.add(t, state, request.NDJSON, request.Zstd, chunks[:1])
-		httpWantError(t, fx.do(t, "GET", "/exports/"+e.m.ID+"/data"), http.StatusConflict)
+		wantError(t, fx.do(t, "GET", "/exports/"+e.m.ID+"/data"), http.StatusConflict)
 	}
 }
 
-func TestHTTPEmptyExport(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
+func TestEmptyExport(t *testing.T) {
+	fx := newFixture(t, nil)
 	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, nil)
 	resp := fx.do(t, "GET", "/exports/"+e.m.ID+"/data")
-	httpWantStatus(t, resp, http.StatusOK)
+	wantStatus(t, resp, http.StatusOK)
 	if len(resp.body) != 0 || resp.Header.Get("ETag") == "" {
 		t.Errorf("empty export: %d bytes, ETag %q", len(resp.body), resp.Header.Get("ETag"))
 	}
-	httpWantError(t, fx.do(t, "GET", "/exports/"+e.m.ID+"/chunks/0"), http.StatusNotFound)
+	wantError(t, fx.do(t, "GET", "/exports/"+e.m.ID+"/chunks/0"), http.StatusNotFound)
 	// Of empty content, a well-formed Range gets the whole (empty)
 	// content, as net/http answers ranges past the end of an empty file.
-	httpCheckRanges(t, fx, "/exports/"+e.m.ID+"/data", nil, []httpRangeCase{
+	checkRanges(t, fx, "/exports/"+e.m.ID+"/data", nil, []rangeCase{
 		{name: "suffix", rng: "bytes=-5"},
 		{name: "suffix and past the end", rng: "bytes=0-,-1"},
 		{name: "suffix of zero", rng: "bytes=-0"},
 		{name: "from the start", rng: "bytes=0-"},
 		{name: "first byte", rng: "bytes=0-0"},
 		{name: "garbage", rng: "bytes=-5,z", bad: true, msg: "malformed"},
-		{name: "65 ranges", rng: httpManyRanges(65), bad: true, msg: "more than 64 ranges"},
+		{name: "65 ranges", rng: manyRanges(65), bad: true, msg: "more than 64 ranges"},
 	})
 }
 
-func TestHTTPMethods(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
+func TestMethods(t *testing.T) {
+	fx := newFixture(t, nil)
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 1, 10))
 	for _, method := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
 		for _, path := range []string{"/exports", "/exports/" + e.m.ID, "/exports/" + e.m.ID + "/data", "/exports/" + e.m.ID + "/chunks/0", "/healthz", "/metrics"} {
 			resp := fx.do(t, method, path)
-			httpWantError(t, resp, http.StatusMethodNotAllowed)
+			wantError(t, resp, http.StatusMethodNotAllowed)
 			if allow := resp.Header.Get("Allow"); allow != "GET, HEAD" {
 				t.Errorf("%s %s: Allow %q", method, path, allow)
 			}
 		}
 	}
-	httpWantError(t, fx.do(t, "POST", "/nowhere"), http.StatusNotFound)
+	wantError(t, fx.do(t, "POST", "/nowhere"), http.StatusNotFound)
 }

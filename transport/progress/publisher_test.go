@@ -1,4 +1,4 @@
-package transport
+package progress
 
 import (
 	"context"
@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/exportd/exportd/api"
+	"github.com/exportd/exportd/internal/natstest"
 	"github.com/nats-io/nats.go"
 )
 
-// progressSubscribe subscribes nc to subject and returns the events that
+// subscribe subscribes nc to subject and returns the events that
 // arrive, in order.
-func progressSubscribe(tb testing.TB, nc *nats.Conn, subject string) <-chan api.Event {
+func subscribe(tb testing.TB, nc *nats.Conn, subject string) <-chan api.Event {
 	tb.Helper()
 	ch := make(chan api.Event, 1<<18)
 	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
@@ -45,8 +46,8 @@ func progressSubscribe(tb testing.TB, nc *nats.Conn, subject string) <-chan api.
 	return ch
 }
 
-// progressCollect receives events until last says it is the last one.
-func progressCollect(tb testing.TB, ch <-chan api.Event, timeout time.Duration, last func(api.Event) bool) []api.Event {
+// collect receives events until last says it is the last one.
+func collect(tb testing.TB, ch <-chan api.Event, timeout time.Duration, last func(api.Event) bool) []api.Event {
 	tb.Helper()
 	var got []api.Event
 	deadline := time.After(timeout)
@@ -58,22 +59,23 @@ func progressCollect(tb testing.TB, ch <-chan api.Event, timeout time.Duration, 
 				return got
 			}
 		case <-deadline:
-			tb.Fatalf("after %v: %d events, the last one not among them (last received: %+v)", timeout, len(got), progressLast(got))
+			tb.Fatalf("after %v: %d events, the last one not among them (last received: %+v)", timeout, len(got), newest(got))
 			return nil
 		}
 	}
 }
 
-func progressLast(evs []api.Event) any {
+// newest is the last of evs, or nil.
+func newest(evs []api.Event) any {
 	if len(evs) == 0 {
 		return nil
 	}
 	return evs[len(evs)-1]
 }
 
-// progressNothingMore checks that nothing else arrives once a round trip
+// nothingMore checks that nothing else arrives once a round trip
 // through the server is done.
-func progressNothingMore(tb testing.TB, nc *nats.Conn, ch <-chan api.Event) {
+func nothingMore(tb testing.TB, nc *nats.Conn, ch <-chan api.Event) {
 	tb.Helper()
 	if err := nc.Flush(); err != nil {
 		tb.Fatal(err)
@@ -85,8 +87,8 @@ func progressNothingMore(tb testing.TB, nc *nats.Conn, ch <-chan api.Event) {
 	}
 }
 
-// progressCheckSeq checks that seq goes up by one from first.
-func progressCheckSeq(tb testing.TB, evs []api.Event, first int64) {
+// checkSeq checks that seq goes up by one from first.
+func checkSeq(tb testing.TB, evs []api.Event, first int64) {
 	tb.Helper()
 	for i, ev := range evs {
 		if ev.Seq != first+int64(i) {
@@ -95,7 +97,7 @@ func progressCheckSeq(tb testing.TB, evs []api.Event, first int64) {
 	}
 }
 
-func progressClose(tb testing.TB, p *Publisher) PublisherStats {
+func closeStats(tb testing.TB, p *Publisher) PublisherStats {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -109,8 +111,8 @@ func progressClose(tb testing.TB, p *Publisher) PublisherStats {
 	return st
 }
 
-// progressRun is the events of one export's life.
-func progressRun(id string, chunks int) []api.Event {
+// run is the events of one export's life.
+func run(id string, chunks int) []api.Event {
 	evs := []api.Event{{Event: api.EventQueued, ExportID: id}, {Event: api.EventFetching, ExportID: id}}
 	for i := range chunks {
 		evs = append(evs, api.Event{Event: api.EventFileGeneration, ExportID: id, Records: int64(i+1) * 10, Chunks: i + 1,
@@ -121,14 +123,14 @@ func progressRun(id string, chunks int) []api.Event {
 }
 
 func TestPublisherOrderAndSeq(t *testing.T) {
-	srv := natsTestServer(t)
-	sub := natsTestConn(t, srv)
+	srv := natstest.Server(t)
+	sub := natstest.Conn(t, srv)
 	a, b := "aaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbb"
-	onA := progressSubscribe(t, sub, "exports.progress."+a)
-	all := progressSubscribe(t, sub, "exports.progress.>")
-	p := NewPublisher(natsTestConn(t, srv), "", nil)
+	onA := subscribe(t, sub, "exports.progress."+a)
+	all := subscribe(t, sub, "exports.progress.>")
+	p := NewPublisher(natstest.Conn(t, srv), "", nil)
 
-	runA, runB := progressRun(a, 5), progressRun(b, 3)
+	runA, runB := run(a, 5), run(b, 3)
 	for i := range max(len(runA), len(runB)) {
 		for _, run := range [][]api.Event{runA, runB} {
 			if i < len(run) {
@@ -142,11 +144,11 @@ func TestPublisherOrderAndSeq(t *testing.T) {
 	isLast := func(id string) func(api.Event) bool {
 		return func(ev api.Event) bool { return ev.ExportID == id && ev.Event == api.EventCompleted }
 	}
-	got := progressCollect(t, onA, 10*time.Second, isLast(a))
+	got := collect(t, onA, 10*time.Second, isLast(a))
 	if len(got) != len(runA) {
 		t.Fatalf("got %d events of %s, want %d", len(got), a, len(runA))
 	}
-	progressCheckSeq(t, got, 1)
+	checkSeq(t, got, 1)
 	for i, ev := range got {
 		want := runA[i]
 		if ev.Event != want.Event || ev.ExportID != a || ev.Records != want.Records || ev.Time.IsZero() {
@@ -171,8 +173,8 @@ func TestPublisherOrderAndSeq(t *testing.T) {
 			t.Fatalf("wildcard subscriber got %d and %d events", len(seenA), len(seenB))
 		}
 	}
-	progressCheckSeq(t, seenA, 1)
-	progressCheckSeq(t, seenB, 1)
+	checkSeq(t, seenA, 1)
+	checkSeq(t, seenB, 1)
 	for i, ev := range seenB {
 		if ev.Event != runB[i].Event {
 			t.Errorf("%s event %d = %s, want %s", b, i, ev.Event, runB[i].Event)
@@ -182,26 +184,26 @@ func TestPublisherOrderAndSeq(t *testing.T) {
 	// The sequence goes on with the export: a resume continues it.
 	p.Publish(api.Event{Event: api.EventResumed, ExportID: a})
 	for _, ch := range []<-chan api.Event{onA, all} {
-		got = progressCollect(t, ch, 10*time.Second, func(api.Event) bool { return true })
+		got = collect(t, ch, 10*time.Second, func(api.Event) bool { return true })
 		if got[0].Seq != int64(len(runA))+1 {
 			t.Errorf("export-resumed has seq %d, want %d", got[0].Seq, len(runA)+1)
 		}
 	}
-	st := progressClose(t, p)
+	st := closeStats(t, p)
 	if want := int64(len(runA) + len(runB) + 1); st.Sent != want || st.Lost != 0 || st.Coalesced != 0 {
 		t.Errorf("stats = %+v, want %d sent", st, want)
 	}
-	progressNothingMore(t, sub, all)
+	nothingMore(t, sub, all)
 }
 
 func TestPublisherRateLimitsProcessing(t *testing.T) {
-	srv := natsTestServer(t)
-	sub := natsTestConn(t, srv)
-	ch := progressSubscribe(t, sub, "exports.progress.>")
+	srv := natstest.Server(t)
+	sub := natstest.Conn(t, srv)
+	ch := subscribe(t, sub, "exports.progress.>")
 	const id = "cccccccccccccccccccccccccc"
 
 	t.Run("tight loop", func(t *testing.T) {
-		p := NewPublisher(natsTestConn(t, srv), "", nil)
+		p := NewPublisher(natstest.Conn(t, srv), "", nil)
 		const n = 10_000
 		for i := int64(1); i <= n; i++ {
 			p.Publish(api.Event{Event: api.EventProcessing, ExportID: id, Records: i})
@@ -211,10 +213,10 @@ func TestPublisherRateLimitsProcessing(t *testing.T) {
 		}
 		// The newest processing event arrives when its slot comes, without
 		// waiting for Close.
-		got := progressCollect(t, ch, 10*time.Second, func(ev api.Event) bool {
+		got := collect(t, ch, 10*time.Second, func(ev api.Event) bool {
 			return ev.Event == api.EventProcessing && ev.Records == n
 		})
-		progressCheckSeq(t, got, 1)
+		checkSeq(t, got, 1)
 		var processing, files []api.Event
 		for i, ev := range got {
 			if i > 0 && ev.Records < got[i-1].Records {
@@ -237,23 +239,23 @@ func TestPublisherRateLimitsProcessing(t *testing.T) {
 				t.Errorf("file event %d = %s with %d records, want %d", i, ev.Event, ev.Records, want)
 			}
 		}
-		st := progressClose(t, p)
+		st := closeStats(t, p)
 		if st.Lost != 0 || st.Sent != int64(len(got)) || st.Coalesced != st.Published-st.Sent {
 			t.Errorf("stats = %+v, %d received", st, len(got))
 		}
-		progressNothingMore(t, sub, ch)
+		nothingMore(t, sub, ch)
 	})
 
 	t.Run("over time", func(t *testing.T) {
 		const interval = 100 * time.Millisecond
-		p := NewPublisher(natsTestConn(t, srv), "", nil, WithProcessingInterval(interval))
+		p := NewPublisher(natstest.Conn(t, srv), "", nil, WithProcessingInterval(interval))
 		begin := time.Now()
 		var n int64
 		for time.Since(begin) < 10*interval {
 			n++
 			p.Publish(api.Event{Event: api.EventProcessing, ExportID: id, Records: n})
 		}
-		got := progressCollect(t, ch, 10*time.Second, func(ev api.Event) bool { return ev.Records == n })
+		got := collect(t, ch, 10*time.Second, func(ev api.Event) bool { return ev.Records == n })
 		elapsed := time.Since(begin)
 		if limit := int(elapsed/interval) + 2; len(got) > limit {
 			t.Errorf("%d processing events in %v, want at most %d", len(got), elapsed, limit)
@@ -261,7 +263,7 @@ func TestPublisherRateLimitsProcessing(t *testing.T) {
 		if len(got) < 3 {
 			t.Errorf("%d processing events in %v: progress should show while it runs", len(got), elapsed)
 		}
-		progressClose(t, p)
+		closeStats(t, p)
 	})
 }
 
@@ -277,20 +279,20 @@ func TestPublisherOutage(t *testing.T) {
 		{"no reconnect buffer", []nats.Option{nats.ReconnectBufSize(-1)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := natsTestServer(t)
-			port := natsTestPort(t, srv)
-			nc, down, up := progressReconnectingConn(t, srv, tc.opts...)
+			srv := natstest.Server(t)
+			port := natstest.Port(t, srv)
+			nc, down, up := reconnectingConn(t, srv, tc.opts...)
 			// The subscriber shares the connection: nats.go sends its
 			// subscriptions again before what it buffered.
-			ch := progressSubscribe(t, nc, "exports.progress.>")
+			ch := subscribe(t, nc, "exports.progress.>")
 			p := NewPublisher(nc, "", nil)
 			const id = "dddddddddddddddddddddddddd"
 
 			p.Publish(api.Event{Event: api.EventQueued, ExportID: id})
-			progressCollect(t, ch, 10*time.Second, func(api.Event) bool { return true })
+			collect(t, ch, 10*time.Second, func(api.Event) bool { return true })
 
 			srv.Shutdown()
-			progressWait(t, down, "disconnect")
+			wait(t, down, "disconnect")
 
 			const n = 100_000
 			done := make(chan time.Duration, 1)
@@ -313,10 +315,10 @@ func TestPublisherOutage(t *testing.T) {
 				t.Fatalf("Publish blocked: %d events not published within 5s while the server was down", n)
 			}
 
-			natsTestServerOn(t, port)
-			progressWait(t, up, "reconnect")
-			got := progressCollect(t, ch, 15*time.Second, func(ev api.Event) bool { return ev.Event == api.EventCompleted })
-			progressCheckSeq(t, got, 2)
+			natstest.ServerOn(t, port)
+			wait(t, up, "reconnect")
+			got := collect(t, ch, 15*time.Second, func(ev api.Event) bool { return ev.Event == api.EventCompleted })
+			checkSeq(t, got, 2)
 			var files, processing int
 			for _, ev := range got {
 				switch ev.Event {
@@ -335,7 +337,7 @@ func TestPublisherOutage(t *testing.T) {
 			if processing > 5 {
 				t.Errorf("%d stale processing events after the outage, want the newest at most", processing)
 			}
-			if st := progressClose(t, p); st.Lost != 0 {
+			if st := closeStats(t, p); st.Lost != 0 {
 				t.Errorf("stats = %+v, want nothing lost", st)
 			}
 		})
@@ -345,16 +347,16 @@ func TestPublisherOutage(t *testing.T) {
 // Past the queue limit, processing events go first, then the oldest
 // others, which leave a gap in seq; the newest events survive.
 func TestPublisherQueueLimit(t *testing.T) {
-	srv := natsTestServer(t)
-	port := natsTestPort(t, srv)
-	nc, down, up := progressReconnectingConn(t, srv, nats.ReconnectBufSize(-1))
-	ch := progressSubscribe(t, nc, "exports.progress.>")
+	srv := natstest.Server(t)
+	port := natstest.Port(t, srv)
+	nc, down, up := reconnectingConn(t, srv, nats.ReconnectBufSize(-1))
+	ch := subscribe(t, nc, "exports.progress.>")
 	p := NewPublisher(nc, "", nil, WithProgressQueueLimit(100))
 	const id = "eeeeeeeeeeeeeeeeeeeeeeeeee"
 	p.Publish(api.Event{Event: api.EventQueued, ExportID: id})
-	progressCollect(t, ch, 10*time.Second, func(api.Event) bool { return true })
+	collect(t, ch, 10*time.Second, func(api.Event) bool { return true })
 	srv.Shutdown()
-	progressWait(t, down, "disconnect")
+	wait(t, down, "disconnect")
 
 	const files = 1000
 	for i := int64(1); i <= files; i++ {
@@ -363,12 +365,12 @@ func TestPublisherQueueLimit(t *testing.T) {
 	}
 	p.Publish(api.Event{Event: api.EventCompleted, ExportID: id, Records: files})
 
-	natsTestServerOn(t, port)
-	progressWait(t, up, "reconnect")
-	got := progressCollect(t, ch, 15*time.Second, func(ev api.Event) bool { return ev.Event == api.EventCompleted })
+	natstest.ServerOn(t, port)
+	wait(t, up, "reconnect")
+	got := collect(t, ch, 15*time.Second, func(ev api.Event) bool { return ev.Event == api.EventCompleted })
 	// What the sender had taken before NATS refused it comes first, then
 	// the queue as the limit left it.
-	if len(got) > 100+progressTakeMax {
+	if len(got) > 100+takeMax {
 		t.Errorf("%d events arrived, want at most the limit and one batch", len(got))
 	}
 	var gap int64
@@ -386,7 +388,7 @@ func TestPublisherQueueLimit(t *testing.T) {
 	if last := got[len(got)-2]; last.Records != files {
 		t.Errorf("newest file event has %d records, want %d", last.Records, files)
 	}
-	st := progressClose(t, p)
+	st := closeStats(t, p)
 	if gap == 0 || st.Lost != gap {
 		t.Errorf("lost %d, gaps in seq add up to %d; want the same, not 0", st.Lost, gap)
 	}
@@ -397,9 +399,9 @@ func TestPublisherQueueLimit(t *testing.T) {
 
 func TestPublisherClose(t *testing.T) {
 	t.Run("publish after close", func(t *testing.T) {
-		srv := natsTestServer(t)
-		p := NewPublisher(natsTestConn(t, srv), "", nil)
-		progressClose(t, p)
+		srv := natstest.Server(t)
+		p := NewPublisher(natstest.Conn(t, srv), "", nil)
+		closeStats(t, p)
 		p.Publish(api.Event{Event: api.EventQueued, ExportID: "x"})
 		if st := p.Stats(); st.Lost != 1 || st.Sent != 0 {
 			t.Errorf("stats = %+v", st)
@@ -409,8 +411,8 @@ func TestPublisherClose(t *testing.T) {
 		}
 	})
 	t.Run("closed connection", func(t *testing.T) {
-		srv := natsTestServer(t)
-		nc := natsTestConn(t, srv)
+		srv := natstest.Server(t)
+		nc := natstest.Conn(t, srv)
 		p := NewPublisher(nc, "", nil)
 		nc.Close()
 		for range 10 {
@@ -425,11 +427,11 @@ func TestPublisherClose(t *testing.T) {
 		}
 	})
 	t.Run("gives up with its context", func(t *testing.T) {
-		srv := natsTestServer(t)
-		nc, down, _ := progressReconnectingConn(t, srv, nats.ReconnectBufSize(-1))
+		srv := natstest.Server(t)
+		nc, down, _ := reconnectingConn(t, srv, nats.ReconnectBufSize(-1))
 		p := NewPublisher(nc, "", nil)
 		srv.Shutdown()
-		progressWait(t, down, "disconnect")
+		wait(t, down, "disconnect")
 		for range 10 {
 			p.Publish(api.Event{Event: api.EventFileGeneration, ExportID: "x"})
 		}
@@ -450,23 +452,23 @@ func TestPublisherClose(t *testing.T) {
 		}
 	})
 	t.Run("bad export id", func(t *testing.T) {
-		srv := natsTestServer(t)
-		nc := natsTestConn(t, srv)
-		ch := progressSubscribe(t, nc, ">")
+		srv := natstest.Server(t)
+		nc := natstest.Conn(t, srv)
+		ch := subscribe(t, nc, ">")
 		p := NewPublisher(nc, "", nil)
 		for _, id := range []string{"", "a.b", "a*", "a>", "a b"} {
 			p.Publish(api.Event{Event: api.EventQueued, ExportID: id})
 		}
-		if st := progressClose(t, p); st.Lost != 5 {
+		if st := closeStats(t, p); st.Lost != 5 {
 			t.Errorf("stats = %+v, want 5 lost", st)
 		}
-		progressNothingMore(t, nc, ch)
+		nothingMore(t, nc, ch)
 	})
 }
 
-// progressReconnectingConn connects to s with endless quick reconnects and
+// reconnectingConn connects to s with endless quick reconnects and
 // reports disconnects and reconnects.
-func progressReconnectingConn(tb testing.TB, s interface{ ClientURL() string }, opts ...nats.Option) (nc *nats.Conn, down, up <-chan struct{}) {
+func reconnectingConn(tb testing.TB, s interface{ ClientURL() string }, opts ...nats.Option) (nc *nats.Conn, down, up <-chan struct{}) {
 	tb.Helper()
 	d, u := make(chan struct{}, 16), make(chan struct{}, 16)
 	opts = append([]nats.Option{
@@ -483,7 +485,7 @@ func progressReconnectingConn(tb testing.TB, s interface{ ClientURL() string }, 
 	return nc, d, u
 }
 
-func progressWait(tb testing.TB, ch <-chan struct{}, what string) {
+func wait(tb testing.TB, ch <-chan struct{}, what string) {
 	tb.Helper()
 	select {
 	case <-ch:
@@ -492,27 +494,27 @@ func progressWait(tb testing.TB, ch <-chan struct{}, what string) {
 	}
 }
 
-func TestProgressQueueShed(t *testing.T) {
+func TestQueueShed(t *testing.T) {
 	const P, F = api.EventProcessing, api.EventFileGeneration
 	for _, tc := range []struct {
 		name      string
 		push      []string
 		limit     int
 		want      []string // what stays queued, oldest first (records: push index)
-		wantShed  progressShed
+		wantShed  shed
 		wantGap   int64
 		coalesced int
 	}{
 		{name: "processing coalesces at the tail", push: []string{P, P, P, F, P, P}, limit: 100,
 			want: []string{P + "3", F + "4", P + "6"}, coalesced: 3},
 		{name: "processing goes first", push: []string{F, P, F, P, F, P, F, P, F}, limit: 8,
-			want: []string{F + "1", F + "3", F + "5", P + "6", F + "7", P + "8", F + "9"}, wantShed: progressShed{processing: 2}},
+			want: []string{F + "1", F + "3", F + "5", P + "6", F + "7", P + "8", F + "9"}, wantShed: shed{processing: 2}},
 		{name: "then the oldest of the rest", push: []string{F, F, F, F, F, F, F, F, F}, limit: 8,
-			want: []string{F + "3", F + "4", F + "5", F + "6", F + "7", F + "8", F + "9"}, wantShed: progressShed{other: 2}, wantGap: 2},
+			want: []string{F + "3", F + "4", F + "5", F + "6", F + "7", F + "8", F + "9"}, wantShed: shed{other: 2}, wantGap: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var q progressQueue
-			var shed progressShed
+			var q queue
+			var shed shed
 			coalesced := 0
 			for i, kind := range tc.push {
 				appended, s := q.push(api.Event{Event: kind, Records: int64(i + 1)}, tc.limit)
@@ -536,7 +538,7 @@ func TestProgressQueueShed(t *testing.T) {
 	}
 
 	// A queue that is never empty reuses its slice instead of growing.
-	var q progressQueue
+	var q queue
 	for i := range 100_000 {
 		q.push(api.Event{Event: api.EventFileGeneration, Records: int64(i)}, 1000)
 		if q.len() > 10 {

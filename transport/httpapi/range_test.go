@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"bytes"
@@ -19,9 +19,9 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// httpRangeContent is n bytes in which a slice that starts or ends a byte
+// rangeContent is n bytes in which a slice that starts or ends a byte
 // off shows.
-func httpRangeContent(n int) []byte {
+func rangeContent(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte(i*7 + i>>8)
@@ -29,19 +29,19 @@ func httpRangeContent(n int) []byte {
 	return b
 }
 
-// httpRangeSpan is [start, end) of content.
-type httpRangeSpan struct{ start, end int64 }
+// rangeSpan is [start, end) of content.
+type rangeSpan struct{ start, end int64 }
 
-// httpStrictRange matches one element of a Range header in RFC 9110's
+// strictRange matches one element of a Range header in RFC 9110's
 // grammar (digits only, spaces or tabs around them).
-var httpStrictRange = regexp.MustCompile(`^[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$`)
+var strictRange = regexp.MustCompile(`^[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*$`)
 
-// httpRangeModel is what a Range header of RFC 9110's grammar must get
+// rangeModel is what a Range header of RFC 9110's grammar must get
 // over content of size bytes, as the server's documentation states it:
 // the status and, for 206, the spans in order. ok is false for a header
 // outside the grammar, where the fuzz target checks only the general
 // properties.
-func httpRangeModel(rng string, size int64) (status int, spans []httpRangeSpan, ok bool) {
+func rangeModel(rng string, size int64) (status int, spans []rangeSpan, ok bool) {
 	specs, found := strings.CutPrefix(rng, "bytes=")
 	if !found {
 		return 0, nil, false
@@ -52,7 +52,7 @@ func httpRangeModel(rng string, size int64) (status int, spans []httpRangeSpan, 
 			continue
 		}
 		count++
-		m := httpStrictRange.FindStringSubmatch(spec)
+		m := strictRange.FindStringSubmatch(spec)
 		if m == nil || (m[1] == "" && m[2] == "") {
 			return 0, nil, false
 		}
@@ -64,17 +64,17 @@ func httpRangeModel(rng string, size int64) (status int, spans []httpRangeSpan, 
 				return 0, nil, false
 			}
 			if last > 0 {
-				spans = append(spans, httpRangeSpan{max(0, size-last), size})
+				spans = append(spans, rangeSpan{max(0, size-last), size})
 			}
 		case errFirst != nil || (m[2] != "" && errLast != nil):
 			return 0, nil, false
 		case first >= size: // past the end: satisfies nothing
 		case m[2] == "":
-			spans = append(spans, httpRangeSpan{first, size})
+			spans = append(spans, rangeSpan{first, size})
 		case last < first:
 			return 0, nil, false // invalid: the whole header is refused
 		default:
-			spans = append(spans, httpRangeSpan{first, min(last+1, size)})
+			spans = append(spans, rangeSpan{first, min(last+1, size)})
 		}
 	}
 	var sum int64
@@ -94,25 +94,25 @@ func httpRangeModel(rng string, size int64) (status int, spans []httpRangeSpan, 
 	return http.StatusPartialContent, spans, true
 }
 
-// httpParseContentRange reads "bytes a-b/size".
-func httpParseContentRange(s string, size int64) (httpRangeSpan, error) {
+// parseContentRange reads "bytes a-b/size".
+func parseContentRange(s string, size int64) (rangeSpan, error) {
 	var a, b, n int64
 	if _, err := fmt.Sscanf(s, "bytes %d-%d/%d", &a, &b, &n); err != nil {
-		return httpRangeSpan{}, fmt.Errorf("Content-Range %q: %v", s, err)
+		return rangeSpan{}, fmt.Errorf("Content-Range %q: %v", s, err)
 	}
 	if n != size || a < 0 || b < a || b >= size {
-		return httpRangeSpan{}, fmt.Errorf("Content-Range %q of content of %d bytes", s, size)
+		return rangeSpan{}, fmt.Errorf("Content-Range %q of content of %d bytes", s, size)
 	}
-	return httpRangeSpan{a, b + 1}, nil
+	return rangeSpan{a, b + 1}, nil
 }
 
-// httpCheckRangeReply checks the properties every reply to a Range header
+// checkRangeReply checks the properties every reply to a Range header
 // has, whatever the header: 200, 206 or 416 and never anything else; a
 // 200 is the whole content; each part of a 206 is the exact slice that its
 // Content-Range names; a 416 is the JSON error with Content-Range
 // bytes */size, and more than MaxRanges ranges always get it. It returns
 // the spans of a 206.
-func httpCheckRangeReply(t *testing.T, rec *httptest.ResponseRecorder, rng string, content []byte) []httpRangeSpan {
+func checkRangeReply(t *testing.T, rec *httptest.ResponseRecorder, rng string, content []byte) []rangeSpan {
 	t.Helper()
 	size := int64(len(content))
 	body := rec.Body.Bytes()
@@ -158,17 +158,17 @@ func httpCheckRangeReply(t *testing.T, rec *httptest.ResponseRecorder, rng strin
 		t.Fatalf("206 Content-Type %q: %v", hdr.Get("Content-Type"), err)
 	}
 	if mt != "multipart/byteranges" {
-		span, err := httpParseContentRange(hdr.Get("Content-Range"), size)
+		span, err := parseContentRange(hdr.Get("Content-Range"), size)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(body, content[span.start:span.end]) {
 			t.Fatalf("206 body of %d bytes is not bytes [%d, %d)", len(body), span.start, span.end)
 		}
-		return []httpRangeSpan{span}
+		return []rangeSpan{span}
 	}
 	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
-	var spans []httpRangeSpan
+	var spans []rangeSpan
 	var sum int64
 	for {
 		part, err := mr.NextPart()
@@ -178,7 +178,7 @@ func httpCheckRangeReply(t *testing.T, rec *httptest.ResponseRecorder, rng strin
 		if err != nil {
 			t.Fatalf("part %d: %v", len(spans), err)
 		}
-		span, err := httpParseContentRange(part.Header.Get("Content-Range"), size)
+		span, err := parseContentRange(part.Header.Get("Content-Range"), size)
 		if err != nil {
 			t.Fatalf("part %d: %v", len(spans), err)
 		}
@@ -198,14 +198,14 @@ func httpCheckRangeReply(t *testing.T, rec *httptest.ResponseRecorder, rng strin
 	return spans
 }
 
-// FuzzHTTPRange sends any Range header for content of any size (in
+// FuzzRange sends any Range header for content of any size (in
 // memory; target 0 mod 3), for a chunk file (1) and for /data across chunk
 // files (2), and checks
-// the reply's properties (httpCheckRangeReply); for a header of RFC 9110's
-// grammar it checks the exact outcome against httpRangeModel.
-func FuzzHTTPRange(f *testing.F) {
-	fx := newHTTPFixture(f, nil)
-	chunks := [][]byte{httpRangeContent(3000), httpRangeContent(1), httpRangeContent(700)}
+// the reply's properties (checkRangeReply); for a header of RFC 9110's
+// grammar it checks the exact outcome against rangeModel.
+func FuzzRange(f *testing.F) {
+	fx := newFixture(f, nil)
+	chunks := [][]byte{rangeContent(3000), rangeContent(1), rangeContent(700)}
 	e := fx.add(f, api.StateCompleted, request.NDJSON, request.None, chunks)
 	routes := []struct {
 		path    string
@@ -228,8 +228,8 @@ func FuzzHTTPRange(f *testing.F) {
 		{0, 0, "bytes=-5"},
 		{0, 0, "bytes=0-"},
 		{1, 0, "bytes=0-0"},
-		{100, 0, httpManyRanges(64)},
-		{100, 0, httpManyRanges(65)},
+		{100, 0, manyRanges(64)},
+		{100, 0, manyRanges(65)},
 		{100, 0, "bytes=" + strings.Repeat("0-,", 64)},
 		{100, 0, "bytes=5-1"},
 		{100, 0, "bytes=200-1"},
@@ -254,11 +254,11 @@ func FuzzHTTPRange(f *testing.F) {
 		} else {
 			req := httptest.NewRequest("GET", "/", nil)
 			req.Header.Set("Range", rng)
-			content = httpRangeContent(int(size) % 5000)
+			content = rangeContent(int(size) % 5000)
 			fx.h.serveContent(rec, req, "content.bin", modtime, bytes.NewReader(content), int64(len(content)))
 		}
-		spans := httpCheckRangeReply(t, rec, rng, content)
-		status, want, ok := httpRangeModel(rng, int64(len(content)))
+		spans := checkRangeReply(t, rec, rng, content)
+		status, want, ok := rangeModel(rng, int64(len(content)))
 		if !ok {
 			return
 		}
@@ -271,7 +271,7 @@ func FuzzHTTPRange(f *testing.F) {
 	})
 }
 
-func TestHTTPPlanRange(t *testing.T) {
+func TestPlanRange(t *testing.T) {
 	for _, tt := range []struct {
 		raw    string
 		size   int64
@@ -279,22 +279,22 @@ func TestHTTPPlanRange(t *testing.T) {
 		msg    string
 	}{
 		{"bytes=0-9", 100, "bytes=0-9", "not satisfiable"},
-		{"bytes=-0", 100, httpRangeRefused, "not satisfiable"},
+		{"bytes=-0", 100, rangeRefused, "not satisfiable"},
 		{"bytes=-0, 1-2", 100, "bytes=1-2", "not satisfiable"},
-		{"bytes=-00,-+0", 100, httpRangeRefused, "not satisfiable"},
+		{"bytes=-00,-+0", 100, rangeRefused, "not satisfiable"},
 		{"bytes=-5", 0, "", ""},
 		{"bytes=-0", 0, "", ""},
 		{"bytes=x", 0, "bytes=x", "malformed"},
 		{"bytes=-0,x", 100, "bytes=-0,x", "malformed"},
 		{"lines=1", 100, "lines=1", "malformed"},
-		{httpManyRanges(64), 100, httpManyRanges(64), "not satisfiable"},
-		{httpManyRanges(65), 100, httpRangeRefused, "more than 64 ranges"},
-		{httpManyRanges(65), 0, httpRangeRefused, "more than 64 ranges"},
-		{httpManyRanges(64) + ",,,", 100, httpManyRanges(64) + ",,,", "not satisfiable"},
+		{manyRanges(64), 100, manyRanges(64), "not satisfiable"},
+		{manyRanges(65), 100, rangeRefused, "more than 64 ranges"},
+		{manyRanges(65), 0, rangeRefused, "more than 64 ranges"},
+		{manyRanges(64) + ",,,", 100, manyRanges(64) + ",,,", "not satisfiable"},
 	} {
-		header, msg := httpPlanRange(tt.raw, tt.size)
+		header, msg := planRange(tt.raw, tt.size)
 		if header != tt.header || !strings.Contains(msg, tt.msg) {
-			t.Errorf("httpPlanRange(%.40q, %d) = %.40q, %q; want %.40q and a message with %q", tt.raw, tt.size, header, msg, tt.header, tt.msg)
+			t.Errorf("planRange(%.40q, %d) = %.40q, %q; want %.40q and a message with %q", tt.raw, tt.size, header, msg, tt.header, tt.msg)
 		}
 	}
 }

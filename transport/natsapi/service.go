@@ -1,4 +1,4 @@
-package transport
+package natsapi
 
 import (
 	"bytes"
@@ -17,19 +17,19 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// NATSServiceName is the micro service's name, as `nats micro ls` shows it.
-const NATSServiceName = "exportd"
+// Name is the micro service's name, as `nats micro ls` shows it.
+const Name = "exportd"
 
-// natsStartTimeout bounds one Start call: accepting a request writes the
+// startTimeout bounds one Start call: accepting a request writes the
 // checkpoint and queues the job, it never waits for the export itself.
-const natsStartTimeout = 30 * time.Second
+const startTimeout = 30 * time.Second
 
-// natsFlushTimeout bounds the wait for the server to confirm the
+// flushTimeout bounds the wait for the server to confirm the
 // endpoints' subscriptions.
-const natsFlushTimeout = 5 * time.Second
+const flushTimeout = 5 * time.Second
 
-// NATSConfig configures the NATS service.
-type NATSConfig struct {
+// Config configures the NATS service.
+type Config struct {
 	// Conn is the connection the service answers on; the caller owns it.
 	Conn *nats.Conn
 	// Exports runs the exports.
@@ -52,7 +52,7 @@ type NATSConfig struct {
 	Logger *slog.Logger
 }
 
-// NATSService is the exportd micro service: <prefix>.start, .status,
+// Service is the exportd micro service: <prefix>.start, .status,
 // .list, .cancel, .resume, .delete and .last, found by micro discovery
 // ($SRV.PING|INFO|STATS.exportd).
 //
@@ -67,7 +67,7 @@ type NATSConfig struct {
 // {"error": {"code", "message", "field"}}, where field names the request
 // field of a 400 and is left out otherwise. A 500 says only "internal
 // error"; the cause goes to the log.
-type NATSService struct {
+type Service struct {
 	svc     micro.Service
 	exports api.Exports
 	prefix  string
@@ -78,9 +78,9 @@ type NATSService struct {
 	cancel  context.CancelFunc
 }
 
-// NewNATSService registers the service and its endpoints on cfg.Conn;
+// New registers the service and its endpoints on cfg.Conn;
 // when it returns, the server routes requests to them.
-func NewNATSService(cfg NATSConfig) (*NATSService, error) {
+func New(cfg Config) (*Service, error) {
 	if cfg.Conn == nil {
 		return nil, errors.New("nats service: no connection")
 	}
@@ -91,14 +91,14 @@ func NewNATSService(cfg NATSConfig) (*NATSService, error) {
 		cfg.Prefix = api.DefaultPrefix
 	}
 	for tok := range strings.SplitSeq(cfg.Prefix, ".") {
-		if !validSubjectToken(tok) {
+		if !api.ValidSubjectToken(tok) {
 			return nil, fmt.Errorf("nats service: prefix %q is not a subject without wildcards", cfg.Prefix)
 		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &NATSService{
+	s := &Service{
 		exports: cfg.Exports,
 		prefix:  cfg.Prefix,
 		urls:    cfg.URLs,
@@ -135,7 +135,7 @@ func NewNATSService(cfg NATSConfig) (*NATSService, error) {
 	}
 	// One round trip, so that the server knows the endpoints when this
 	// returns. A connection that is down sends them when it is back.
-	if err := cfg.Conn.FlushTimeout(natsFlushTimeout); err != nil {
+	if err := cfg.Conn.FlushTimeout(flushTimeout); err != nil {
 		s.log.Warn("nats service registered while the connection is not answering", "err", err)
 	}
 	return s, nil
@@ -143,9 +143,9 @@ func NewNATSService(cfg NATSConfig) (*NATSService, error) {
 
 // addService adds the micro service, falling back to a SemVer placeholder
 // when version is not SemVer.
-func (s *NATSService) addService(nc *nats.Conn, version string) (micro.Service, error) {
+func (s *Service) addService(nc *nats.Conn, version string) (micro.Service, error) {
 	cfg := micro.Config{
-		Name:        NATSServiceName,
+		Name:        Name,
 		Version:     strings.TrimPrefix(version, "v"),
 		Description: "exports MongoDB collections into chunked, compressed, resumable files",
 		Metadata:    map[string]string{"prefix": s.prefix},
@@ -165,18 +165,18 @@ func (s *NATSService) addService(nc *nats.Conn, version string) (micro.Service, 
 }
 
 // Stop removes the service from NATS; requests being handled finish.
-func (s *NATSService) Stop() error {
+func (s *Service) Stop() error {
 	s.cancel()
 	return s.svc.Stop()
 }
 
 // Info is the service's micro identity and endpoints, as $SRV.INFO gives
 // them.
-func (s *NATSService) Info() micro.Info { return s.svc.Info() }
+func (s *Service) Info() micro.Info { return s.svc.Info() }
 
 // handler turns an endpoint function into a micro handler: its value is
 // the JSON reply, its error a micro error.
-func (s *NATSService) handler(name string, handle func(context.Context, []byte) (any, error)) micro.Handler {
+func (s *Service) handler(name string, handle func(context.Context, []byte) (any, error)) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
 		var v any
 		err := request.CheckSize(req.Data())
@@ -199,13 +199,13 @@ func (s *NATSService) handler(name string, handle func(context.Context, []byte) 
 
 // The most of an error's message and field that a reply carries.
 const (
-	natsMaxMessage = 1024
-	natsMaxField   = 256
+	maxMessage = 1024
+	maxField   = 256
 )
 
-// natsErrorOf turns err into the error reply; only here do errors become
+// errorOf turns err into the error reply; only here do errors become
 // codes.
-func natsErrorOf(err error) api.ErrorDetail {
+func errorOf(err error) api.ErrorDetail {
 	var fe *request.FieldError
 	switch {
 	case errors.Is(err, api.ErrForbidden):
@@ -232,14 +232,14 @@ func natsErrorOf(err error) api.ErrorDetail {
 	}
 }
 
-func (s *NATSService) respondError(req micro.Request, endpoint string, err error) {
-	d := natsErrorOf(err)
+func (s *Service) respondError(req micro.Request, endpoint string, err error) {
+	d := errorOf(err)
 	if d.Code == 500 {
 		s.log.Error("nats request failed", "endpoint", endpoint, "err", err)
 	}
 	// However much of the request an error repeats, the reply stays well
 	// under any server's max payload.
-	d.Message, d.Field = api.Clip(d.Message, natsMaxMessage), api.Clip(d.Field, natsMaxField)
+	d.Message, d.Field = api.Clip(d.Message, maxMessage), api.Clip(d.Field, maxField)
 	body, _ := json.Marshal(api.ErrorBody{Error: d}) // strings and an int: cannot fail
 	// A header value is one line.
 	desc := strings.Map(func(r rune) rune {
@@ -253,8 +253,8 @@ func (s *NATSService) respondError(req micro.Request, endpoint string, err error
 	}
 }
 
-// natsStartReply answers <prefix>.start.
-type natsStartReply struct {
+// startReply answers <prefix>.start.
+type startReply struct {
 	ID              string    `json:"id"`
 	State           api.State `json:"state"`
 	ProgressSubject string    `json:"progressSubject"`
@@ -262,55 +262,55 @@ type natsStartReply struct {
 	DataURL         string    `json:"dataUrl"`
 }
 
-func (s *NATSService) start(ctx context.Context, data []byte) (any, error) {
+func (s *Service) start(ctx context.Context, data []byte) (any, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &request.FieldError{Field: "request", Message: "the body must be an export request (JSON)"}
 	}
-	ctx, cancel := context.WithTimeout(ctx, natsStartTimeout)
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	m, err := s.exports.Start(ctx, bytes.Clone(data))
 	if err != nil {
 		return nil, err
 	}
-	reply := natsStartReply{ID: m.ID, State: m.State, ProgressSubject: api.ProgressSubject(s.prefix, m.ID)}
+	reply := startReply{ID: m.ID, State: m.State, ProgressSubject: api.ProgressSubject(s.prefix, m.ID)}
 	if s.urls != nil {
 		reply.ManifestURL, reply.DataURL = s.urls(m.ID)
 	}
 	return reply, nil
 }
 
-func (s *NATSService) status(_ context.Context, data []byte) (any, error) {
+func (s *Service) status(_ context.Context, data []byte) (any, error) {
 	return s.withID(data, s.exports.Status)
 }
 
-func (s *NATSService) cancelExport(_ context.Context, data []byte) (any, error) {
+func (s *Service) cancelExport(_ context.Context, data []byte) (any, error) {
 	return s.withID(data, s.exports.Cancel)
 }
 
-func (s *NATSService) resume(_ context.Context, data []byte) (any, error) {
+func (s *Service) resume(_ context.Context, data []byte) (any, error) {
 	return s.withID(data, s.exports.Resume)
 }
 
-// natsDeleteReply answers <prefix>.delete.
-type natsDeleteReply struct {
+// deleteReply answers <prefix>.delete.
+type deleteReply struct {
 	ID      string `json:"id"`
 	Deleted bool   `json:"deleted"`
 }
 
-func (s *NATSService) delete(_ context.Context, data []byte) (any, error) {
-	id, err := decodeNATSID(data)
+func (s *Service) delete(_ context.Context, data []byte) (any, error) {
+	id, err := decodeID(data)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.exports.Delete(id); err != nil {
 		return nil, err
 	}
-	return natsDeleteReply{ID: id, Deleted: true}, nil
+	return deleteReply{ID: id, Deleted: true}, nil
 }
 
 // withID decodes an {id} request and answers with op's manifest.
-func (s *NATSService) withID(data []byte, op func(string) (*api.Manifest, error)) (any, error) {
-	id, err := decodeNATSID(data)
+func (s *Service) withID(data []byte, op func(string) (*api.Manifest, error)) (any, error) {
+	id, err := decodeID(data)
 	if err != nil {
 		return nil, err
 	}
@@ -325,11 +325,11 @@ func (s *NATSService) withID(data []byte, op func(string) (*api.Manifest, error)
 	return &out, nil
 }
 
-func (s *NATSService) list(_ context.Context, data []byte) (any, error) {
+func (s *Service) list(_ context.Context, data []byte) (any, error) {
 	var req struct {
 		State string `json:"state"`
 	}
-	if err := decodeNATSRequest(data, &req); err != nil {
+	if err := decodeRequest(data, &req); err != nil {
 		return nil, err
 	}
 	state, err := api.ParseState(req.State)

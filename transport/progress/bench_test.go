@@ -1,4 +1,4 @@
-package transport
+package progress
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/exportd/exportd/api"
+	"github.com/exportd/exportd/internal/natstest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -25,12 +26,12 @@ func BenchmarkPublish(b *testing.B) {
 		{"server_down/mixed_1in100", 100, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv := natsTestServer(b)
-			nc, down, _ := progressReconnectingConn(b, srv, nats.ReconnectBufSize(-1))
+			srv := natstest.Server(b)
+			nc, down, _ := reconnectingConn(b, srv, nats.ReconnectBufSize(-1))
 			p := NewPublisher(nc, "", nil, WithProgressQueueLimit(1<<30))
 			if bc.down {
 				srv.Shutdown()
-				progressWait(b, down, "disconnect")
+				wait(b, down, "disconnect")
 			}
 			const id = "ffffffffffffffffffffffffff"
 			var n, others int64
@@ -45,13 +46,13 @@ func BenchmarkPublish(b *testing.B) {
 				p.Publish(ev)
 			}
 			b.StopTimer()
-			progressBenchCheck(b, p, n, others, bc.down)
+			benchCheck(b, p, n, others, bc.down)
 		})
 	}
 
 	b.Run("parallel_export_per_goroutine", func(b *testing.B) {
-		srv := natsTestServer(b)
-		p := NewPublisher(natsTestConn(b, srv), "", nil)
+		srv := natstest.Server(b)
+		p := NewPublisher(natstest.Conn(b, srv), "", nil)
 		var next, n atomic.Int64
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
@@ -64,13 +65,13 @@ func BenchmarkPublish(b *testing.B) {
 			n.Add(i)
 		})
 		b.StopTimer()
-		progressBenchCheck(b, p, n.Load(), 0, false)
+		benchCheck(b, p, n.Load(), 0, false)
 	})
 }
 
-// progressBenchCheck closes p and checks that its counters account for n
+// benchCheck closes p and checks that its counters account for n
 // events, of which others are not export-processing.
-func progressBenchCheck(b *testing.B, p *Publisher, n, others int64, down bool) {
+func benchCheck(b *testing.B, p *Publisher, n, others int64, down bool) {
 	b.Helper()
 	if down {
 		// Nothing can be sent: close gives up at once and counts the rest.
@@ -78,7 +79,7 @@ func progressBenchCheck(b *testing.B, p *Publisher, n, others int64, down bool) 
 		cancel()
 		_ = p.Close(ctx)
 	} else {
-		progressClose(b, p)
+		closeStats(b, p)
 	}
 	st := p.Stats()
 	if st.Published != n || st.Published != st.Sent+st.Coalesced+st.Lost {

@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"bytes"
@@ -29,12 +29,12 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// httpTestExports is the part of the job runner that the HTTP server uses,
+// testExports is the part of the job runner that the HTTP server uses,
 // backed by real export directories: root/<id>/manifest.json and the chunk
 // files beside it.
-type httpTestExports struct{ root string }
+type testExports struct{ root string }
 
-func (e *httpTestExports) Status(id string) (*api.Manifest, error) {
+func (e *testExports) Status(id string) (*api.Manifest, error) {
 	m, err := chunker.ReadManifest(filepath.Join(e.root, id))
 	if errors.Is(err, chunker.ErrNoManifest) {
 		return nil, fmt.Errorf("%w: %s", api.ErrNotFound, id)
@@ -42,7 +42,7 @@ func (e *httpTestExports) Status(id string) (*api.Manifest, error) {
 	return m, err
 }
 
-func (e *httpTestExports) List(state api.State) ([]*api.Manifest, error) {
+func (e *testExports) List(state api.State) ([]*api.Manifest, error) {
 	entries, err := os.ReadDir(e.root)
 	if err != nil {
 		return nil, err
@@ -61,7 +61,7 @@ func (e *httpTestExports) List(state api.State) ([]*api.Manifest, error) {
 	return ms, nil
 }
 
-func (e *httpTestExports) Dir(id string) (string, error) {
+func (e *testExports) Dir(id string) (string, error) {
 	dir := filepath.Join(e.root, id)
 	if _, err := os.Stat(dir); err != nil {
 		return "", fmt.Errorf("%w: %s", api.ErrNotFound, id)
@@ -69,76 +69,76 @@ func (e *httpTestExports) Dir(id string) (string, error) {
 	return dir, nil
 }
 
-func (e *httpTestExports) Start(context.Context, json.RawMessage) (*api.Manifest, error) {
+func (e *testExports) Start(context.Context, json.RawMessage) (*api.Manifest, error) {
 	return nil, errors.ErrUnsupported
 }
-func (e *httpTestExports) Cancel(string) (*api.Manifest, error) {
+func (e *testExports) Cancel(string) (*api.Manifest, error) {
 	return nil, errors.ErrUnsupported
 }
-func (e *httpTestExports) Resume(string) (*api.Manifest, error) {
+func (e *testExports) Resume(string) (*api.Manifest, error) {
 	return nil, errors.ErrUnsupported
 }
-func (e *httpTestExports) Delete(string) error { return errors.ErrUnsupported }
+func (e *testExports) Delete(string) error { return errors.ErrUnsupported }
 
-// httpFixture is an HTTP server (HTTP.Server's) on a loopback port over
+// fixture is an HTTP server (HTTP.Server's) on a loopback port over
 // export directories in a temporary directory.
-type httpFixture struct {
-	exports *httpTestExports
-	h       *HTTP
+type fixture struct {
+	exports *testExports
+	h       *Server
 	srv     *httptest.Server
 	created time.Time
 }
 
-// httpTestSecret is the download secret of fixtures that need tokens.
-var httpTestSecret = []byte("0123456789abcdef0123456789abcdef")
+// testSecret is the download secret of fixtures that need tokens.
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
-// httpTestAPIToken is the API token of fixtures that need one, and
-// httpTestBearer the header pair that presents it to fixture.do.
-const httpTestAPIToken = "an-api-token-for-the-tests"
+// testAPIToken is the API token of fixtures that need one, and
+// testBearer the header pair that presents it to fixture.do.
+const testAPIToken = "an-api-token-for-the-tests"
 
-var httpTestBearer = []string{"Authorization", "Bearer " + httpTestAPIToken}
+var testBearer = []string{"Authorization", "Bearer " + testAPIToken}
 
-func newHTTPFixture(tb testing.TB, secret []byte) *httpFixture {
+func newFixture(tb testing.TB, secret []byte) *fixture {
 	tb.Helper()
-	return newHTTPFixtureConfig(tb, HTTPConfig{Secret: secret})
+	return newFixtureConfig(tb, Config{Secret: secret})
 }
 
-// newHTTPFixtureConfig is newHTTPFixture with cfg; its api.Exports is set.
-func newHTTPFixtureConfig(tb testing.TB, cfg HTTPConfig) *httpFixture {
+// newFixtureConfig is newFixture with cfg; its api.Exports is set.
+func newFixtureConfig(tb testing.TB, cfg Config) *fixture {
 	tb.Helper()
-	exports := &httpTestExports{root: tb.TempDir()}
+	exports := &testExports{root: tb.TempDir()}
 	cfg.Exports = exports
-	h, err := NewHTTP(cfg)
+	h, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &httpFixture{exports: exports, h: h, srv: newHTTPTestServer(tb, h), created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	return &fixture{exports: exports, h: h, srv: newTestServer(tb, h), created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 
-// newHTTPTestServer serves h on a loopback port with the server the
-// daemon runs, h.Server(), and its limits.
-func newHTTPTestServer(tb testing.TB, h *HTTP) *httptest.Server {
+// newTestServer serves h on a loopback port with the server the
+// daemon runs, h.HTTPServer(), and its limits.
+func newTestServer(tb testing.TB, h *Server) *httptest.Server {
 	tb.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Config = h.Server()
+	srv.Config = h.HTTPServer()
 	srv.Start()
 	tb.Cleanup(srv.Close)
 	return srv
 }
 
-// httpTestExport is an export written by httpFixture.add.
-type httpTestExport struct {
+// testExport is an export written by fixture.add.
+type testExport struct {
 	m      *api.Manifest
 	dir    string
 	chunks [][]byte // the chunk files' contents
 }
 
 // data is the whole export: the chunk files concatenated.
-func (e *httpTestExport) data() []byte { return bytes.Join(e.chunks, nil) }
+func (e *testExport) data() []byte { return bytes.Join(e.chunks, nil) }
 
 // add writes a new export in state with the given chunk files, sealed as
 // chunker does, and its manifest.
-func (fx *httpFixture) add(tb testing.TB, state api.State, format request.Format, comp request.Compression, chunks [][]byte) *httpTestExport {
+func (fx *fixture) add(tb testing.TB, state api.State, format request.Format, comp request.Compression, chunks [][]byte) *testExport {
 	tb.Helper()
 	id := checkpoint.NewID()
 	dir := filepath.Join(fx.exports.root, id)
@@ -175,12 +175,12 @@ func (fx *httpFixture) add(tb testing.TB, state api.State, format request.Format
 	if err := chunker.WriteManifest(dir, m); err != nil {
 		tb.Fatal(err)
 	}
-	return &httpTestExport{m: m, dir: dir, chunks: chunks}
+	return &testExport{m: m, dir: dir, chunks: chunks}
 }
 
-// httpTestRecords is records [from, to) of a synthetic collection as
+// testRecords is records [from, to) of a synthetic collection as
 // ndjson.
-func httpTestRecords(from, to int) []byte {
+func testRecords(from, to int) []byte {
 	var b bytes.Buffer
 	for i := from; i < to; i++ {
 		fmt.Fprintf(&b, `{"_id":{"$oid":"%024x"},"title":"task %d","status":"completed","n":%d}`+"\n", i, i, i*i%1009)
@@ -188,9 +188,9 @@ func httpTestRecords(from, to int) []byte {
 	return b.Bytes()
 }
 
-// httpZstdChunks cuts records into count chunks of per records each,
+// zstdChunks cuts records into count chunks of per records each,
 // every chunk one zstd frame.
-func httpZstdChunks(tb testing.TB, count, per int) [][]byte {
+func zstdChunks(tb testing.TB, count, per int) [][]byte {
 	tb.Helper()
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 	if err != nil {
@@ -199,13 +199,13 @@ func httpZstdChunks(tb testing.TB, count, per int) [][]byte {
 	defer enc.Close()
 	chunks := make([][]byte, count)
 	for i := range chunks {
-		chunks[i] = enc.EncodeAll(httpTestRecords(i*per, (i+1)*per), nil)
+		chunks[i] = enc.EncodeAll(testRecords(i*per, (i+1)*per), nil)
 	}
 	return chunks
 }
 
-// httpGzipChunks is httpZstdChunks with gzip members.
-func httpGzipChunks(tb testing.TB, raws ...[]byte) [][]byte {
+// gzipChunks is zstdChunks with gzip members.
+func gzipChunks(tb testing.TB, raws ...[]byte) [][]byte {
 	tb.Helper()
 	chunks := make([][]byte, len(raws))
 	for i, raw := range raws {
@@ -222,15 +222,15 @@ func httpGzipChunks(tb testing.TB, raws ...[]byte) [][]byte {
 	return chunks
 }
 
-// httpResponse is a response with its body read.
-type httpResponse struct {
+// response is a response with its body read.
+type response struct {
 	*http.Response
 	body []byte
 }
 
 // do sends method path with the headers (name, value pairs) and reads the
 // whole response.
-func (fx *httpFixture) do(tb testing.TB, method, path string, headers ...string) *httpResponse {
+func (fx *fixture) do(tb testing.TB, method, path string, headers ...string) *response {
 	tb.Helper()
 	req, err := http.NewRequest(method, fx.srv.URL+path, nil)
 	if err != nil {
@@ -248,21 +248,21 @@ func (fx *httpFixture) do(tb testing.TB, method, path string, headers ...string)
 	if err != nil {
 		tb.Fatalf("%s %s: read body: %v", method, path, err)
 	}
-	return &httpResponse{Response: resp, body: body}
+	return &response{Response: resp, body: body}
 }
 
-// httpWantStatus fails unless resp has status want.
-func httpWantStatus(tb testing.TB, resp *httpResponse, want int) {
+// wantStatus fails unless resp has status want.
+func wantStatus(tb testing.TB, resp *response, want int) {
 	tb.Helper()
 	if resp.StatusCode != want {
 		tb.Fatalf("%s %s: status %d, want %d; body %.300q", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, want, resp.body)
 	}
 }
 
-// httpWantError checks a JSON error answer.
-func httpWantError(tb testing.TB, resp *httpResponse, status int) {
+// wantError checks a JSON error answer.
+func wantError(tb testing.TB, resp *response, status int) {
 	tb.Helper()
-	httpWantStatus(tb, resp, status)
+	wantStatus(tb, resp, status)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		tb.Errorf("error Content-Type %q, want application/json", ct)
 	}
@@ -275,43 +275,43 @@ func httpWantError(tb testing.TB, resp *httpResponse, status int) {
 	}
 }
 
-func TestNewHTTPConfig(t *testing.T) {
-	exports := &httpTestExports{root: t.TempDir()}
+func TestNewConfig(t *testing.T) {
+	exports := &testExports{root: t.TempDir()}
 	tests := []struct {
 		name string
-		cfg  HTTPConfig
+		cfg  Config
 	}{
-		{"no exports", HTTPConfig{}},
-		{"empty secret", HTTPConfig{Exports: exports, Secret: []byte{}}},
-		{"short secret", HTTPConfig{Exports: exports, Secret: []byte("short")}},
-		{"short API token", HTTPConfig{Exports: exports, APIToken: "short"}},
-		{"negative ttl", HTTPConfig{Exports: exports, TokenTTL: -time.Second}},
+		{"no exports", Config{}},
+		{"empty secret", Config{Exports: exports, Secret: []byte{}}},
+		{"short secret", Config{Exports: exports, Secret: []byte("short")}},
+		{"short API token", Config{Exports: exports, APIToken: "short"}},
+		{"negative ttl", Config{Exports: exports, TokenTTL: -time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := NewHTTP(tt.cfg); err == nil {
-				t.Fatal("NewHTTP accepted the config")
+			if _, err := New(tt.cfg); err == nil {
+				t.Fatal("New accepted the config")
 			}
 		})
 	}
 	t.Run("registry used twice", func(t *testing.T) {
 		reg := prometheus.NewRegistry()
-		if _, err := NewHTTP(HTTPConfig{Exports: exports, Registry: reg}); err != nil {
+		if _, err := New(Config{Exports: exports, Registry: reg}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := NewHTTP(HTTPConfig{Exports: exports, Registry: reg}); err == nil {
+		if _, err := New(Config{Exports: exports, Registry: reg}); err == nil {
 			t.Fatal("the same metrics were registered twice")
 		}
 	})
 }
 
-func TestHTTPManifestAndList(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
-	done := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 10))
+func TestManifestAndList(t *testing.T) {
+	fx := newFixture(t, nil)
+	done := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 2, 10))
 	running := fx.add(t, api.StateRunning, request.CSV, request.Gzip, nil)
 
 	resp := fx.do(t, "GET", "/exports/"+done.m.ID)
-	httpWantStatus(t, resp, http.StatusOK)
+	wantStatus(t, resp, http.StatusOK)
 	var got api.Manifest
 	if err := json.Unmarshal(resp.body, &got); err != nil {
 		t.Fatal(err)
@@ -320,7 +320,7 @@ func TestHTTPManifestAndList(t *testing.T) {
 		t.Errorf("manifest %s, want the one on disk", resp.body)
 	}
 	resp = fx.do(t, "GET", "/exports/"+running.m.ID)
-	httpWantStatus(t, resp, http.StatusOK)
+	wantStatus(t, resp, http.StatusOK)
 	if !bytes.Contains(resp.body, []byte(`"chunks":[]`)) {
 		t.Errorf("manifest without chunks: %s, want \"chunks\":[]", resp.body)
 	}
@@ -336,7 +336,7 @@ func TestHTTPManifestAndList(t *testing.T) {
 	for _, tt := range tests {
 		t.Run("list"+tt.query, func(t *testing.T) {
 			resp := fx.do(t, "GET", "/exports"+tt.query)
-			httpWantStatus(t, resp, http.StatusOK)
+			wantStatus(t, resp, http.StatusOK)
 			var items []api.ListItem
 			if err := json.Unmarshal(resp.body, &items); err != nil {
 				t.Fatal(err)
@@ -353,13 +353,13 @@ func TestHTTPManifestAndList(t *testing.T) {
 			}
 		})
 	}
-	httpWantError(t, fx.do(t, "GET", "/exports?state=bogus"), http.StatusBadRequest)
-	httpWantError(t, fx.do(t, "GET", "/exports/"+checkpoint.NewID()), http.StatusNotFound)
+	wantError(t, fx.do(t, "GET", "/exports?state=bogus"), http.StatusBadRequest)
+	wantError(t, fx.do(t, "GET", "/exports/"+checkpoint.NewID()), http.StatusNotFound)
 }
 
-func TestHTTPBadID(t *testing.T) {
-	fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: httpTestSecret, APIToken: httpTestAPIToken})
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
+func TestBadID(t *testing.T) {
+	fx := newFixtureConfig(t, Config{Secret: testSecret, APIToken: testAPIToken})
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 1, 10))
 	ids := []struct{ name, id string }{
 		{"dot dot", "..%2Fetc"},
 		{"dot dot passwd", "..%2F..%2Fetc%2Fpasswd"},
@@ -373,29 +373,29 @@ func TestHTTPBadID(t *testing.T) {
 	for _, tt := range ids {
 		for _, route := range []string{"", "/chunks/0", "/data"} {
 			t.Run(tt.name+route, func(t *testing.T) {
-				httpWantError(t, fx.do(t, "GET", "/exports/"+tt.id+route, httpTestBearer...), http.StatusBadRequest)
+				wantError(t, fx.do(t, "GET", "/exports/"+tt.id+route, testBearer...), http.StatusBadRequest)
 				// The credential is checked first: nothing more is told
 				// to a client without one.
-				httpWantError(t, fx.do(t, "GET", "/exports/"+tt.id+route), http.StatusUnauthorized)
+				wantError(t, fx.do(t, "GET", "/exports/"+tt.id+route), http.StatusUnauthorized)
 			})
 		}
 	}
 	// An unknown but well-formed id is a 404 once the token is right.
 	path := "/exports/" + checkpoint.NewID() + "/data"
-	httpWantError(t, fx.do(t, "GET", fx.h.SignURL(path, time.Now())), http.StatusNotFound)
+	wantError(t, fx.do(t, "GET", fx.h.SignURL(path, time.Now())), http.StatusNotFound)
 }
 
-func TestHTTPHealthz(t *testing.T) {
-	fx := newHTTPFixture(t, httpTestSecret)
+func TestHealthz(t *testing.T) {
+	fx := newFixture(t, testSecret)
 	resp := fx.do(t, "GET", "/healthz")
-	httpWantStatus(t, resp, http.StatusOK)
+	wantStatus(t, resp, http.StatusOK)
 	if !bytes.Contains(resp.body, []byte(`"ok"`)) {
 		t.Errorf("healthz body %q", resp.body)
 	}
 }
 
-func TestHTTPMetrics(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
+func TestMetrics(t *testing.T) {
+	fx := newFixture(t, nil)
 	fx.add(t, api.StateRunning, request.NDJSON, request.Zstd, nil)
 	fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, nil)
 	fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, nil)
@@ -407,7 +407,7 @@ func TestHTTPMetrics(t *testing.T) {
 	m.ExportFinished(api.StateFailed)
 
 	resp := fx.do(t, "GET", "/metrics")
-	httpWantStatus(t, resp, http.StatusOK)
+	wantStatus(t, resp, http.StatusOK)
 	for _, want := range []string{
 		`exportd_exports{state="running"} 1`,
 		`exportd_exports{state="completed"} 2`,
@@ -429,15 +429,15 @@ func TestHTTPMetrics(t *testing.T) {
 	}
 }
 
-// httpListFails is an api.Exports whose List fails.
-type httpListFails struct{ *httpTestExports }
+// listFails is an api.Exports whose List fails.
+type listFails struct{ *testExports }
 
-func (httpListFails) List(api.State) ([]*api.Manifest, error) {
+func (listFails) List(api.State) ([]*api.Manifest, error) {
 	return nil, errors.New("store closed")
 }
 
-func TestHTTPMetricsListFails(t *testing.T) {
-	h, err := NewHTTP(HTTPConfig{Exports: httpListFails{&httpTestExports{root: t.TempDir()}}})
+func TestMetricsListFails(t *testing.T) {
+	h, err := New(Config{Exports: listFails{&testExports{root: t.TempDir()}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,8 +471,8 @@ func TestHTTPMetricsListFails(t *testing.T) {
 	}
 }
 
-// httpGauge reads a gauge's value.
-func httpGauge(tb testing.TB, g prometheus.Gauge) float64 {
+// gaugeValue reads a gauge's value.
+func gaugeValue(tb testing.TB, g prometheus.Gauge) float64 {
 	tb.Helper()
 	var m dto.Metric
 	if err := g.Write(&m); err != nil {
@@ -481,8 +481,8 @@ func httpGauge(tb testing.TB, g prometheus.Gauge) float64 {
 	return m.GetGauge().GetValue()
 }
 
-func TestHTTPActiveDownloads(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
+func TestActiveDownloads(t *testing.T) {
+	fx := newFixture(t, nil)
 	// Large enough that the handler is still writing when the client stops
 	// reading: socket buffers hold a few MiB at most.
 	big := bytes.Repeat([]byte("0123456789abcdef"), 4<<20)
@@ -496,7 +496,7 @@ func TestHTTPActiveDownloads(t *testing.T) {
 	if _, err := io.ReadFull(resp.Body, make([]byte, 1024)); err != nil {
 		t.Fatal(err)
 	}
-	if got := httpGauge(t, gauge); got != 1 {
+	if got := gaugeValue(t, gauge); got != 1 {
 		t.Errorf("active downloads during a download = %v, want 1", got)
 	}
 	resp.Body.Close() // closes the connection: the handler's writes fail and it returns
@@ -504,53 +504,53 @@ func TestHTTPActiveDownloads(t *testing.T) {
 	timeout := time.After(10 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for httpGauge(t, gauge) != 0 {
+	for gaugeValue(t, gauge) != 0 {
 		select {
 		case <-tick.C:
 		case <-timeout:
-			t.Fatalf("active downloads = %v after the client went away, want 0", httpGauge(t, gauge))
+			t.Fatalf("active downloads = %v after the client went away, want 0", gaugeValue(t, gauge))
 		}
 	}
 }
 
-func TestHTTPDamagedExport(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
-	chunks := httpZstdChunks(t, 2, 20)
+func TestDamagedExport(t *testing.T) {
+	fx := newFixture(t, nil)
+	chunks := zstdChunks(t, 2, 20)
 	tests := []struct {
 		name   string
-		damage func(t *testing.T, e *httpTestExport)
+		damage func(t *testing.T, e *testExport)
 		status int
 	}{
-		{"chunk name leaves the directory", func(t *testing.T, e *httpTestExport) {
+		{"chunk name leaves the directory", func(t *testing.T, e *testExport) {
 			e.m.Chunks[0].Name = "../../../../etc/passwd"
 		}, http.StatusInternalServerError},
-		{"chunk name of another index", func(t *testing.T, e *httpTestExport) {
+		{"chunk name of another index", func(t *testing.T, e *testExport) {
 			e.m.Chunks[0].Name = e.m.Chunks[1].Name
 		}, http.StatusInternalServerError},
-		{"chunk name of another format", func(t *testing.T, e *httpTestExport) {
+		{"chunk name of another format", func(t *testing.T, e *testExport) {
 			e.m.Chunks[0].Name = chunker.Name(0, "csv")
 		}, http.StatusInternalServerError},
-		{"index out of place", func(t *testing.T, e *httpTestExport) {
+		{"index out of place", func(t *testing.T, e *testExport) {
 			e.m.Chunks[0].Index = 1
 		}, http.StatusInternalServerError},
-		{"digest not hex", func(t *testing.T, e *httpTestExport) {
+		{"digest not hex", func(t *testing.T, e *testExport) {
 			e.m.Chunks[0].SHA256 = `x", "y`
 		}, http.StatusInternalServerError},
-		{"unknown format", func(t *testing.T, e *httpTestExport) {
+		{"unknown format", func(t *testing.T, e *testExport) {
 			e.m.Format = "xml"
 		}, http.StatusInternalServerError},
-		{"extension not the format's", func(t *testing.T, e *httpTestExport) {
+		{"extension not the format's", func(t *testing.T, e *testExport) {
 			e.m.Ext = "csv.gz"
 		}, http.StatusInternalServerError},
-		{"size differs", func(t *testing.T, e *httpTestExport) {
+		{"size differs", func(t *testing.T, e *testExport) {
 			e.m.Chunks[0].Bytes++
 		}, http.StatusInternalServerError},
-		{"file replaced", func(t *testing.T, e *httpTestExport) {
+		{"file replaced", func(t *testing.T, e *testExport) {
 			if err := os.WriteFile(filepath.Join(e.dir, e.m.Chunks[0].Name), []byte("short"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}, http.StatusInternalServerError},
-		{"file gone", func(t *testing.T, e *httpTestExport) {
+		{"file gone", func(t *testing.T, e *testExport) {
 			if err := os.Remove(filepath.Join(e.dir, e.m.Chunks[0].Name)); err != nil {
 				t.Fatal(err)
 			}
@@ -565,7 +565,7 @@ func TestHTTPDamagedExport(t *testing.T) {
 			}
 			for _, route := range []string{"/chunks/0", "/data"} {
 				resp := fx.do(t, "GET", "/exports/"+e.m.ID+route)
-				httpWantError(t, resp, tt.status)
+				wantError(t, resp, tt.status)
 				if bytes.Contains(resp.body, []byte("root:")) || bytes.Contains(resp.body, chunks[0]) {
 					t.Errorf("%s: the error carries file contents", route)
 				}
@@ -574,8 +574,8 @@ func TestHTTPDamagedExport(t *testing.T) {
 	}
 }
 
-// httpSHA256 is the hex digest of b.
-func httpSHA256(b []byte) string {
+// sha256Hex is the hex digest of b.
+func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }

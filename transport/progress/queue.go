@@ -1,4 +1,4 @@
-package transport
+package progress
 
 import (
 	"time"
@@ -6,10 +6,10 @@ import (
 	"github.com/exportd/exportd/api"
 )
 
-// progressQueue is one export's events on their way to NATS, oldest first,
+// queue is one export's events on their way to NATS, oldest first,
 // with the export's sequence counter and rate limit. The Publisher's mutex
 // guards it.
-type progressQueue struct {
+type queue struct {
 	subject string
 	items   []api.Event // items[head:] are queued
 	head    int
@@ -28,17 +28,17 @@ type progressQueue struct {
 	hasSent bool
 }
 
-// progressShed counts what push shed to stay within the limit.
-type progressShed struct {
+// shed counts what push shed to stay within the limit.
+type shed struct {
 	processing int // export-processing events: as if coalesced
 	other      int // any other kind: lost
 }
 
-func (q *progressQueue) len() int { return len(q.items) - q.head }
+func (q *queue) len() int { return len(q.items) - q.head }
 
-func (q *progressQueue) front() api.Event { return q.items[q.head] }
+func (q *queue) front() api.Event { return q.items[q.head] }
 
-func (q *progressQueue) pop() {
+func (q *queue) pop() {
 	q.items[q.head] = api.Event{} // let go of what it points to
 	q.head++
 	if q.head == len(q.items) {
@@ -46,7 +46,7 @@ func (q *progressQueue) pop() {
 	}
 }
 
-func (q *progressQueue) reset() {
+func (q *queue) reset() {
 	clear(q.items)
 	q.items, q.head = q.items[:0], 0
 }
@@ -54,7 +54,7 @@ func (q *progressQueue) reset() {
 // push queues ev. An export-processing event replaces a queued one at the
 // tail (it has newer counts and nothing came between them); then push
 // reports appended false. A queue at limit first sheds a quarter of it.
-func (q *progressQueue) push(ev api.Event, limit int) (appended bool, shed progressShed) {
+func (q *queue) push(ev api.Event, limit int) (appended bool, shed shed) {
 	if ev.Event == api.EventProcessing && q.len() > 0 && q.items[len(q.items)-1].Event == api.EventProcessing {
 		q.items[len(q.items)-1] = ev
 		return false, shed
@@ -76,8 +76,8 @@ func (q *progressQueue) push(ev api.Event, limit int) (appended bool, shed progr
 // shed removes events until target are left: the oldest export-processing
 // events first, keeping the newest one, then the oldest events of any
 // kind, which leave a gap in seq.
-func (q *progressQueue) shed(target int) progressShed {
-	var s progressShed
+func (q *queue) shed(target int) shed {
+	var s shed
 	live := q.items[q.head:]
 	excess := len(live) - target
 	if excess <= 0 {

@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"encoding/binary"
@@ -18,17 +18,17 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// httpBenchSize is the size of a benchmark export: large enough that a
+// benchSize is the size of a benchmark export: large enough that a
 // download is dominated by copying, not by the request.
-const httpBenchSize = 256 << 20
+const benchSize = 256 << 20
 
-var httpCRC = crc32.MakeTable(crc32.Castagnoli)
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// httpBenchExport writes a completed export of size bytes in count chunks
+// benchExport writes a completed export of size bytes in count chunks
 // of pseudo-random data, and returns its id and the CRC-32C of each of
 // parts equal slices of the whole (the last one takes the remainder) and
 // of the whole.
-func httpBenchExport(b *testing.B, fx *httpFixture, size int64, count, parts int) (id string, partSums []uint32, sum uint32) {
+func benchExport(b *testing.B, fx *fixture, size int64, count, parts int) (id string, partSums []uint32, sum uint32) {
 	b.Helper()
 	id = checkpoint.NewID()
 	dir := filepath.Join(fx.exports.root, id)
@@ -65,8 +65,8 @@ func httpBenchExport(b *testing.B, fx *httpFixture, size int64, count, parts int
 				b.Fatal(err)
 			}
 			p := min(off/partSize, int64(parts)-1)
-			partSums[p] = crc32.Update(partSums[p], httpCRC, buf[:n])
-			sum = crc32.Update(sum, httpCRC, buf[:n])
+			partSums[p] = crc32.Update(partSums[p], castagnoli, buf[:n])
+			sum = crc32.Update(sum, castagnoli, buf[:n])
 			off += n
 		}
 		n, sha, err := f.Seal()
@@ -82,9 +82,9 @@ func httpBenchExport(b *testing.B, fx *httpFixture, size int64, count, parts int
 	return id, partSums, sum
 }
 
-// httpBenchGet downloads path (with a Range header if rng is not empty)
+// benchGet downloads path (with a Range header if rng is not empty)
 // and returns the CRC-32C and length of the body.
-func httpBenchGet(client *http.Client, url, rng string, wantStatus int) (uint32, int64, error) {
+func benchGet(client *http.Client, url, rng string, wantStatus int) (uint32, int64, error) {
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		return 0, 0, err
@@ -100,23 +100,23 @@ func httpBenchGet(client *http.Client, url, rng string, wantStatus int) (uint32,
 	if resp.StatusCode != wantStatus {
 		return 0, 0, fmt.Errorf("status %d, want %d", resp.StatusCode, wantStatus)
 	}
-	h := crc32.New(httpCRC)
+	h := crc32.New(castagnoli)
 	n, err := io.Copy(h, resp.Body)
 	return h.Sum32(), n, err
 }
 
-// BenchmarkHTTPDownload serves a 256 MiB export over loopback: one chunk
+// BenchmarkDownload serves a 256 MiB export over loopback: one chunk
 // file as a whole and as 8 parallel Range requests, and the same bytes in
 // 4 chunks through /data (the virtual file). Every body is checked
 // against the CRC-32C of the bytes written.
 func BenchmarkHTTPDownload(b *testing.B) {
 	const parallel = 8
-	fx := newHTTPFixture(b, nil)
+	fx := newFixture(b, nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: parallel, DisableCompression: true}}
 	b.Cleanup(client.CloseIdleConnections)
 
-	oneChunk, oneSums, oneSum := httpBenchExport(b, fx, httpBenchSize, 1, parallel)
-	fourChunks, fourSums, fourSum := httpBenchExport(b, fx, httpBenchSize, 4, parallel)
+	oneChunk, oneSums, oneSum := benchExport(b, fx, benchSize, 1, parallel)
+	fourChunks, fourSums, fourSum := benchExport(b, fx, benchSize, 4, parallel)
 
 	for _, bc := range []struct {
 		name string
@@ -130,19 +130,19 @@ func BenchmarkHTTPDownload(b *testing.B) {
 		url := fx.srv.URL + bc.path
 		wantWhole := bc.sum
 		b.Run(bc.name+"/whole", func(b *testing.B) {
-			b.SetBytes(httpBenchSize)
+			b.SetBytes(benchSize)
 			b.ReportAllocs()
 			for b.Loop() {
-				sum, n, err := httpBenchGet(client, url, "", http.StatusOK)
-				if err != nil || n != httpBenchSize || sum != wantWhole {
-					b.Fatalf("GET: %d bytes, crc %08x, %v; want %d bytes, crc %08x", n, sum, err, httpBenchSize, wantWhole)
+				sum, n, err := benchGet(client, url, "", http.StatusOK)
+				if err != nil || n != benchSize || sum != wantWhole {
+					b.Fatalf("GET: %d bytes, crc %08x, %v; want %d bytes, crc %08x", n, sum, err, benchSize, wantWhole)
 				}
 			}
 		})
 		b.Run(fmt.Sprintf("%s/ranges%d", bc.name, parallel), func(b *testing.B) {
-			b.SetBytes(httpBenchSize)
+			b.SetBytes(benchSize)
 			b.ReportAllocs()
-			part := int64(httpBenchSize / parallel)
+			part := int64(benchSize / parallel)
 			for b.Loop() {
 				var wg sync.WaitGroup
 				errs := make([]error, parallel)
@@ -150,9 +150,9 @@ func BenchmarkHTTPDownload(b *testing.B) {
 					wg.Go(func() {
 						first, last := int64(i)*part, int64(i+1)*part-1
 						if i == parallel-1 {
-							last = httpBenchSize - 1
+							last = benchSize - 1
 						}
-						sum, n, err := httpBenchGet(client, url, fmt.Sprintf("bytes=%d-%d", first, last), http.StatusPartialContent)
+						sum, n, err := benchGet(client, url, fmt.Sprintf("bytes=%d-%d", first, last), http.StatusPartialContent)
 						if err == nil && (n != last-first+1 || sum != bc.sums[i]) {
 							err = fmt.Errorf("range %d: %d bytes, crc %08x; want %d bytes, crc %08x", i, n, sum, last-first+1, bc.sums[i])
 						}

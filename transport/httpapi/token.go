@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"crypto/hmac"
@@ -13,18 +13,18 @@ import (
 
 // The query parameters of a signed download URL.
 const (
-	httpParamExpires = "expires"
-	httpParamToken   = "token"
+	paramExpires = "expires"
+	paramToken   = "token"
 )
 
 var (
-	// errHTTPTokenMissing means a request came without a token (401).
-	errHTTPTokenMissing = errors.New("download token required: a URL signed for this path, or the API token as a bearer")
-	// errHTTPTokenInvalid means the token does not match the path and
+	// errTokenMissing means a request came without a token (401).
+	errTokenMissing = errors.New("download token required: a URL signed for this path, or the API token as a bearer")
+	// errTokenInvalid means the token does not match the path and
 	// expiry, or the expiry is malformed (403).
-	errHTTPTokenInvalid = errors.New("download token invalid")
-	// errHTTPTokenExpired means a valid token whose time is up (403).
-	errHTTPTokenExpired = errors.New("download token expired")
+	errTokenInvalid = errors.New("download token invalid")
+	// errTokenExpired means a valid token whose time is up (403).
+	errTokenExpired = errors.New("download token expired")
 )
 
 // SignURL returns rawURL (a path such as /exports/{id}/data, or an absolute
@@ -33,7 +33,7 @@ var (
 // path and the expiry, so it cannot be moved to another export or chunk.
 // Without a secret, or when rawURL does not parse, rawURL is returned as
 // it is.
-func (h *HTTP) SignURL(rawURL string, now time.Time) string {
+func (h *Server) SignURL(rawURL string, now time.Time) string {
 	if h.secret == nil {
 		return rawURL
 	}
@@ -43,14 +43,14 @@ func (h *HTTP) SignURL(rawURL string, now time.Time) string {
 	}
 	expires := now.Add(h.tokenTTL).Unix()
 	q := u.Query()
-	q.Set(httpParamExpires, strconv.FormatInt(expires, 10))
-	q.Set(httpParamToken, base64.RawURLEncoding.EncodeToString(h.tokenMAC(u.Path, expires)))
+	q.Set(paramExpires, strconv.FormatInt(expires, 10))
+	q.Set(paramToken, base64.RawURLEncoding.EncodeToString(h.tokenMAC(u.Path, expires)))
 	u.RawQuery = q.Encode()
 	return u.String()
 }
 
 // tokenMAC is the signature of path valid until expires (Unix seconds).
-func (h *HTTP) tokenMAC(path string, expires int64) []byte {
+func (h *Server) tokenMAC(path string, expires int64) []byte {
 	mac := hmac.New(sha256.New, h.secret)
 	mac.Write([]byte(path))
 	mac.Write([]byte{0}) // a path never holds NUL, so path and expiry cannot run into each other
@@ -60,28 +60,28 @@ func (h *HTTP) tokenMAC(path string, expires int64) []byte {
 
 // checkToken verifies r's token against its path at time now. It returns
 // nil when no secret is configured.
-func (h *HTTP) checkToken(r *http.Request, now time.Time) error {
+func (h *Server) checkToken(r *http.Request, now time.Time) error {
 	if h.secret == nil {
 		return nil
 	}
 	q := r.URL.Query()
-	rawExpires, rawToken := q.Get(httpParamExpires), q.Get(httpParamToken)
+	rawExpires, rawToken := q.Get(paramExpires), q.Get(paramToken)
 	if rawExpires == "" || rawToken == "" {
-		return errHTTPTokenMissing
+		return errTokenMissing
 	}
 	expires, err := strconv.ParseInt(rawExpires, 10, 64)
 	if err != nil {
-		return errHTTPTokenInvalid
+		return errTokenInvalid
 	}
 	token, err := base64.RawURLEncoding.DecodeString(rawToken)
 	if err != nil {
-		return errHTTPTokenInvalid
+		return errTokenInvalid
 	}
 	if !hmac.Equal(token, h.tokenMAC(r.URL.Path, expires)) {
-		return errHTTPTokenInvalid
+		return errTokenInvalid
 	}
 	if now.Unix() >= expires {
-		return errHTTPTokenExpired
+		return errTokenExpired
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"context"
@@ -22,10 +22,10 @@ import (
 )
 
 // DefaultTokenTTL is how long a signed download URL stays valid when
-// HTTPConfig.TokenTTL is zero.
+// Config.TokenTTL is zero.
 const DefaultTokenTTL = time.Hour
 
-// minSecretLen is the shortest download secret or API token NewHTTP
+// minSecretLen is the shortest download secret or API token New
 // accepts: a shorter one could be guessed.
 const minSecretLen = 16
 
@@ -39,16 +39,16 @@ const MaxHeaderBytes = 64 << 10
 // The timeouts of the server from HTTP.Server. There is no write timeout:
 // a download of a large export over a slow link may take hours.
 const (
-	// httpReadHeaderTimeout bounds a request's line and headers, so that a
+	// readHeaderTimeout bounds a request's line and headers, so that a
 	// client that sends them a byte at a time cannot hold a connection.
-	httpReadHeaderTimeout = 10 * time.Second
-	// httpIdleTimeout closes a keep-alive connection that waits this long
+	readHeaderTimeout = 10 * time.Second
+	// idleTimeout closes a keep-alive connection that waits this long
 	// for its next request.
-	httpIdleTimeout = 2 * time.Minute
+	idleTimeout = 2 * time.Minute
 )
 
-// HTTPConfig configures NewHTTP.
-type HTTPConfig struct {
+// Config configures New.
+type Config struct {
 	// Exports is the job runner; the server uses Status, List and Dir.
 	Exports api.Exports
 	// Secret is the key that signs download URLs; it must be at least 16
@@ -75,10 +75,10 @@ type HTTPConfig struct {
 	Registry *prometheus.Registry
 }
 
-// HTTP is the daemon's HTTP server: the export list and manifests, chunk
+// Server is the daemon's HTTP server: the export list and manifests, chunk
 // and whole-export downloads, health and metrics. It is safe for
 // concurrent use.
-type HTTP struct {
+type Server struct {
 	exports       api.Exports
 	secret        []byte
 	apiToken      string
@@ -90,8 +90,8 @@ type HTTP struct {
 	mux           *http.ServeMux
 }
 
-// NewHTTP checks cfg, registers the metrics and builds the routes.
-func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
+// New checks cfg, registers the metrics and builds the routes.
+func New(cfg Config) (*Server, error) {
 	if cfg.Exports == nil {
 		return nil, errors.New("http: Exports is nil")
 	}
@@ -104,7 +104,7 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	if cfg.TokenTTL < 0 {
 		return nil, fmt.Errorf("http: token TTL must not be negative, got %s", cfg.TokenTTL)
 	}
-	h := &HTTP{
+	h := &Server{
 		exports:       cfg.Exports,
 		secret:        cfg.Secret,
 		apiToken:      cfg.APIToken,
@@ -138,9 +138,9 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 }
 
 // Handler returns the server's routes. GET patterns also answer HEAD.
-func (h *HTTP) Handler() http.Handler { return h.mux }
+func (h *Server) Handler() http.Handler { return h.mux }
 
-// Server returns a new http.Server for Handler with the limits that a
+// HTTPServer returns a new http.Server for Handler with the limits that a
 // server facing untrusted clients needs: MaxHeaderBytes (431 beyond it),
 // a 10 s bound on reading a request's headers, a 2 min idle timeout for
 // keep-alive connections, and no write timeout (downloads may be long).
@@ -148,21 +148,21 @@ func (h *HTTP) Handler() http.Handler { return h.mux }
 // misuse of the ResponseWriter) goes to the logger at debug level, a
 // handler's panic, which net/http recovers, at error level. The caller
 // sets Addr or calls Serve.
-func (h *HTTP) Server() *http.Server {
+func (h *Server) HTTPServer() *http.Server {
 	return &http.Server{
 		Handler:           h.mux,
-		ReadHeaderTimeout: httpReadHeaderTimeout,
-		IdleTimeout:       httpIdleTimeout,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          log.New(httpServerLog{h.logger}, "", 0),
+		ErrorLog:          log.New(serverLog{h.logger}, "", 0),
 	}
 }
 
-// httpServerLog is the io.Writer behind http.Server.ErrorLog: one line per
+// serverLog is the io.Writer behind http.Server.ErrorLog: one line per
 // Write, as log.Logger makes them.
-type httpServerLog struct{ logger *slog.Logger }
+type serverLog struct{ logger *slog.Logger }
 
-func (l httpServerLog) Write(p []byte) (int, error) {
+func (l serverLog) Write(p []byte) (int, error) {
 	msg := strings.TrimSuffix(string(p), "\n")
 	level := slog.LevelDebug // what clients do to connections is theirs, not the server's
 	if strings.Contains(msg, "panic serving") {
@@ -173,9 +173,9 @@ func (l httpServerLog) Write(p []byte) (int, error) {
 }
 
 // Metrics returns the metrics that the job runner reports to.
-func (h *HTTP) Metrics() *Metrics { return h.metrics }
+func (h *Server) Metrics() *Metrics { return h.metrics }
 
-func (h *HTTP) routes() *http.ServeMux {
+func (h *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /exports", h.guard(h.serveList))
 	mux.Handle("GET /exports/{id}", h.guard(h.serveManifest))
@@ -197,7 +197,7 @@ func (h *HTTP) routes() *http.ServeMux {
 	return mux
 }
 
-func (h *HTTP) serveList(w http.ResponseWriter, r *http.Request) {
+func (h *Server) serveList(w http.ResponseWriter, r *http.Request) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		h.writeError(w, r, http.StatusBadRequest, "malformed query")
@@ -220,7 +220,7 @@ func (h *HTTP) serveList(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, r, http.StatusOK, items)
 }
 
-func (h *HTTP) serveManifest(w http.ResponseWriter, r *http.Request) {
+func (h *Server) serveManifest(w http.ResponseWriter, r *http.Request) {
 	id, ok := h.pathID(w, r)
 	if !ok {
 		return
@@ -239,7 +239,7 @@ func (h *HTTP) serveManifest(w http.ResponseWriter, r *http.Request) {
 // serveNoRoute answers what no route takes, with the JSON error body: 405
 // (and Allow) for a method that a GET route's path does not take, else
 // 404. Neither needs a credential: the routes are no secret.
-func (h *HTTP) serveNoRoute(w http.ResponseWriter, r *http.Request) {
+func (h *Server) serveNoRoute(w http.ResponseWriter, r *http.Request) {
 	get := *r
 	get.Method = http.MethodGet
 	if _, pattern := h.mux.Handler(&get); pattern != "/" { // a GET route takes the path
@@ -250,13 +250,13 @@ func (h *HTTP) serveNoRoute(w http.ResponseWriter, r *http.Request) {
 	h.writeError(w, r, http.StatusNotFound, "no such route")
 }
 
-func (h *HTTP) serveHealth(w http.ResponseWriter, r *http.Request) {
+func (h *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // pathID returns the request's {id} if it has the form of an export id,
 // else it answers 400. Nothing looks at an id before this check.
-func (h *HTTP) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (h *Server) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
 	if !checkpoint.ValidID(id) {
 		h.writeError(w, r, http.StatusBadRequest, "malformed export id")
@@ -265,9 +265,9 @@ func (h *HTTP) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-// writeErr turns err into a status: the transport sentinels keep their
+// writeErr turns err into a status: the api sentinels keep their
 // meaning, anything else is a server error that is logged and not shown.
-func (h *HTTP) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+func (h *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, api.ErrNotFound):
 		h.writeError(w, r, http.StatusNotFound, "unknown export")
@@ -285,11 +285,11 @@ func (h *HTTP) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // writeError answers status with the JSON error body.
-func (h *HTTP) writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+func (h *Server) writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	h.writeJSON(w, r, status, api.ErrorBody{Error: api.ErrorDetail{Code: status, Message: msg}})
 }
 
-func (h *HTTP) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+func (h *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		h.logger.Error("encode http response", "path", r.URL.Path, "err", err)

@@ -1,4 +1,6 @@
-package transport
+// Package natstest starts embedded NATS servers for tests, on loopback,
+// stopped when the test ends.
+package natstest
 
 import (
 	"net"
@@ -9,16 +11,16 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// natsTestServer starts an embedded NATS server on a random loopback port
+// Server starts an embedded NATS server on a random loopback port
 // and shuts it down when the test ends.
-func natsTestServer(tb testing.TB) *server.Server {
+func Server(tb testing.TB) *server.Server {
 	tb.Helper()
-	return natsTestServerOn(tb, -1)
+	return ServerOn(tb, -1)
 }
 
-// natsTestServerOn starts an embedded NATS server on port (-1: random).
+// ServerOn starts an embedded NATS server on port (-1: random).
 // Shutting down twice is fine, so a test may stop it early.
-func natsTestServerOn(tb testing.TB, port int) *server.Server {
+func ServerOn(tb testing.TB, port int) *server.Server {
 	tb.Helper()
 	// The daemon's embedded server's max payload, so that a test can send
 	// more than the service accepts.
@@ -34,8 +36,8 @@ func natsTestServerOn(tb testing.TB, port int) *server.Server {
 	return s
 }
 
-// natsTestPort is the port a test server listens on.
-func natsTestPort(tb testing.TB, s *server.Server) int {
+// Port is the port a test server listens on.
+func Port(tb testing.TB, s *server.Server) int {
 	tb.Helper()
 	addr, ok := s.Addr().(*net.TCPAddr)
 	if !ok {
@@ -44,8 +46,8 @@ func natsTestPort(tb testing.TB, s *server.Server) int {
 	return addr.Port
 }
 
-// natsTestConn connects to s and closes the connection when the test ends.
-func natsTestConn(tb testing.TB, s *server.Server, opts ...nats.Option) *nats.Conn {
+// Conn connects to s and closes the connection when the test ends.
+func Conn(tb testing.TB, s *server.Server, opts ...nats.Option) *nats.Conn {
 	tb.Helper()
 	nc, err := nats.Connect(s.ClientURL(), opts...)
 	if err != nil {

@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"errors"
@@ -8,48 +8,48 @@ import (
 	"sort"
 )
 
-// errHTTPChunkSize means a chunk file's size is not the one its manifest
+// errChunkSize means a chunk file's size is not the one its manifest
 // records: the file is damaged or was replaced.
-var errHTTPChunkSize = errors.New("chunk file size does not match the manifest")
+var errChunkSize = errors.New("chunk file size does not match the manifest")
 
-// httpConcatPart is one file of an httpConcat.
-type httpConcatPart struct {
+// concatPart is one file of an concat.
+type concatPart struct {
 	path  string
 	start int64 // offset of the file's first byte in the concatenation
 	size  int64
 }
 
-// httpConcat is a read-only file made of several files laid end to end,
+// concat is a read-only file made of several files laid end to end,
 // for http.ServeContent: it maps an offset to the file that holds it,
 // opening that file on first use and closing it when a read moves on to
 // another file. Only one file is open at a time. Each file's size must be
 // the one given; a file that differs fails the read that reaches it, so
 // a response never carries bytes of the wrong length. It is not safe for
 // concurrent use.
-type httpConcat struct {
-	parts []httpConcatPart
+type concat struct {
+	parts []concatPart
 	size  int64
 	off   int64
 	f     *os.File // nil, or the open file of parts[cur]
 	cur   int
 }
 
-// newHTTPConcat lays out files of the given paths and sizes.
-func newHTTPConcat(paths []string, sizes []int64) *httpConcat {
-	c := &httpConcat{parts: make([]httpConcatPart, len(paths))}
+// newConcat lays out files of the given paths and sizes.
+func newConcat(paths []string, sizes []int64) *concat {
+	c := &concat{parts: make([]concatPart, len(paths))}
 	for i, p := range paths {
-		c.parts[i] = httpConcatPart{path: p, start: c.size, size: sizes[i]}
+		c.parts[i] = concatPart{path: p, start: c.size, size: sizes[i]}
 		c.size += sizes[i]
 	}
 	return c
 }
 
 // Size is the length of the concatenation.
-func (c *httpConcat) Size() int64 { return c.size }
+func (c *concat) Size() int64 { return c.size }
 
 // Read reads from the current offset, at most to the end of the file that
 // holds it.
-func (c *httpConcat) Read(p []byte) (int, error) {
+func (c *concat) Read(p []byte) (int, error) {
 	if c.off >= c.size {
 		return 0, io.EOF
 	}
@@ -73,13 +73,13 @@ func (c *httpConcat) Read(p []byte) (int, error) {
 		return n, nil // ReadAt may report io.EOF along with the file's last byte
 	}
 	if err == nil || errors.Is(err, io.EOF) {
-		err = fmt.Errorf("%s: %w (shorter than %d bytes)", part.path, errHTTPChunkSize, part.size)
+		err = fmt.Errorf("%s: %w (shorter than %d bytes)", part.path, errChunkSize, part.size)
 	}
 	return n, err
 }
 
 // open makes parts[i] the open file, closing the previous one.
-func (c *httpConcat) open(i int) error {
+func (c *concat) open(i int) error {
 	if c.f != nil && c.cur == i {
 		return nil
 	}
@@ -96,7 +96,7 @@ func (c *httpConcat) open(i int) error {
 		return errors.Join(err, f.Close())
 	}
 	if fi.Size() != part.size {
-		return errors.Join(fmt.Errorf("%s: %w (%d bytes, manifest says %d)", part.path, errHTTPChunkSize, fi.Size(), part.size), f.Close())
+		return errors.Join(fmt.Errorf("%s: %w (%d bytes, manifest says %d)", part.path, errChunkSize, fi.Size(), part.size), f.Close())
 	}
 	c.f, c.cur = f, i
 	return nil
@@ -104,7 +104,7 @@ func (c *httpConcat) open(i int) error {
 
 // Seek sets the offset for the next Read. An offset past the end is
 // allowed (Read then returns io.EOF); a negative one is not.
-func (c *httpConcat) Seek(offset int64, whence int) (int64, error) {
+func (c *concat) Seek(offset int64, whence int) (int64, error) {
 	var abs int64
 	switch whence {
 	case io.SeekStart:
@@ -125,7 +125,7 @@ func (c *httpConcat) Seek(offset int64, whence int) (int64, error) {
 
 // Close closes the open file, if any. The concatenation can still be read
 // afterwards; it opens files again as needed.
-func (c *httpConcat) Close() error {
+func (c *concat) Close() error {
 	if c.f == nil {
 		return nil
 	}

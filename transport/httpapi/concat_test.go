@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"bytes"
@@ -12,18 +12,18 @@ import (
 	"testing"
 )
 
-// httpConcatLayout is a set of files on disk and their concatenation.
-type httpConcatLayout struct {
+// concatLayout is a set of files on disk and their concatenation.
+type concatLayout struct {
 	paths []string
 	sizes []int64
 	data  []byte
 }
 
-// newHTTPConcatLayout writes files of the given sizes with distinct
+// newConcatLayout writes files of the given sizes with distinct
 // contents to dir.
-func newHTTPConcatLayout(tb testing.TB, dir string, sizes ...int64) *httpConcatLayout {
+func newConcatLayout(tb testing.TB, dir string, sizes ...int64) *concatLayout {
 	tb.Helper()
-	l := &httpConcatLayout{sizes: sizes}
+	l := &concatLayout{sizes: sizes}
 	rng := rand.New(rand.NewPCG(uint64(len(sizes)), 7))
 	for i, size := range sizes {
 		b := make([]byte, size)
@@ -40,18 +40,18 @@ func newHTTPConcatLayout(tb testing.TB, dir string, sizes ...int64) *httpConcatL
 	return l
 }
 
-func (l *httpConcatLayout) open() *httpConcat { return newHTTPConcat(l.paths, l.sizes) }
+func (l *concatLayout) open() *concat { return newConcat(l.paths, l.sizes) }
 
-// FuzzHTTPConcat checks that every read of the virtual file, after any
+// FuzzConcat checks that every read of the virtual file, after any
 // seek, gives the same bytes as the same slice of the concatenated files,
 // and that the offset moves as io.Seeker says.
-func FuzzHTTPConcat(f *testing.F) {
+func FuzzConcat(f *testing.F) {
 	dir := f.TempDir()
-	layouts := []*httpConcatLayout{
-		newHTTPConcatLayout(f, dir),                            // no files
-		newHTTPConcatLayout(f, dir, 1000),                      // one file
-		newHTTPConcatLayout(f, dir, 0, 7, 0, 0, 300, 1, 0, 64), // empty files among small ones
-		newHTTPConcatLayout(f, dir, 4096, 4095, 4097, 1, 8192),
+	layouts := []*concatLayout{
+		newConcatLayout(f, dir),                            // no files
+		newConcatLayout(f, dir, 1000),                      // one file
+		newConcatLayout(f, dir, 0, 7, 0, 0, 300, 1, 0, 64), // empty files among small ones
+		newConcatLayout(f, dir, 4096, 4095, 4097, 1, 8192),
 	}
 	op := func(whence byte, off int64, n uint16) []byte {
 		b := []byte{whence}
@@ -136,9 +136,9 @@ func FuzzHTTPConcat(f *testing.F) {
 	})
 }
 
-func TestHTTPConcat(t *testing.T) {
+func TestConcat(t *testing.T) {
 	dir := t.TempDir()
-	l := newHTTPConcatLayout(t, dir, 10, 0, 20, 5)
+	l := newConcatLayout(t, dir, 10, 0, 20, 5)
 
 	t.Run("read all", func(t *testing.T) {
 		c := l.open()
@@ -184,15 +184,15 @@ func TestHTTPConcat(t *testing.T) {
 		}
 	})
 	t.Run("file shorter than its size", func(t *testing.T) {
-		c := newHTTPConcat(l.paths, []int64{10, 0, 21, 5})
+		c := newConcat(l.paths, []int64{10, 0, 21, 5})
 		defer c.Close()
 		_, err := io.ReadAll(c)
-		if !errors.Is(err, errHTTPChunkSize) {
-			t.Fatalf("ReadAll over a short file: %v, want errHTTPChunkSize", err)
+		if !errors.Is(err, errChunkSize) {
+			t.Fatalf("ReadAll over a short file: %v, want errChunkSize", err)
 		}
 	})
 	t.Run("file gone", func(t *testing.T) {
-		c := newHTTPConcat(append([]string{filepath.Join(dir, "missing")}, l.paths[1:]...), l.sizes)
+		c := newConcat(append([]string{filepath.Join(dir, "missing")}, l.paths[1:]...), l.sizes)
 		defer c.Close()
 		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("Read of a missing file: %v", err)

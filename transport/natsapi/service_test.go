@@ -1,4 +1,4 @@
-package transport
+package natsapi
 
 import (
 	"context"
@@ -16,12 +16,13 @@ import (
 
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
+	"github.com/exportd/exportd/internal/natstest"
 	"github.com/exportd/exportd/request"
 )
 
-// natsFakeExports is an in-memory api.Exports for testing the transport: the
+// fakeExports is an in-memory api.Exports for testing the service: the
 // runner's rules in their simplest form.
-type natsFakeExports struct {
+type fakeExports struct {
 	mu        sync.Mutex
 	byID      map[string]*api.Manifest
 	order     []string
@@ -32,11 +33,11 @@ type natsFakeExports struct {
 	listErr   error
 }
 
-func newNATSFakeExports() *natsFakeExports {
-	return &natsFakeExports{byID: map[string]*api.Manifest{}, byRequest: map[string]string{}}
+func newFakeExports() *fakeExports {
+	return &fakeExports{byID: map[string]*api.Manifest{}, byRequest: map[string]string{}}
 }
 
-func (f *natsFakeExports) Start(ctx context.Context, raw json.RawMessage) (*api.Manifest, error) {
+func (f *fakeExports) Start(ctx context.Context, raw json.RawMessage) (*api.Manifest, error) {
 	f.mu.Lock()
 	gate := f.startGate
 	f.mu.Unlock()
@@ -77,18 +78,18 @@ func (f *natsFakeExports) Start(ctx context.Context, raw json.RawMessage) (*api.
 	return f.copyOf(id), nil
 }
 
-func (f *natsFakeExports) copyOf(id string) *api.Manifest {
+func (f *fakeExports) copyOf(id string) *api.Manifest {
 	m := *f.byID[id]
 	return &m
 }
 
-func (f *natsFakeExports) set(id string, change func(*api.Manifest)) {
+func (f *fakeExports) set(id string, change func(*api.Manifest)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	change(f.byID[id])
 }
 
-func (f *natsFakeExports) Status(id string) (*api.Manifest, error) {
+func (f *fakeExports) Status(id string) (*api.Manifest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.byID[id] == nil {
@@ -97,7 +98,7 @@ func (f *natsFakeExports) Status(id string) (*api.Manifest, error) {
 	return f.copyOf(id), nil
 }
 
-func (f *natsFakeExports) List(state api.State) ([]*api.Manifest, error) {
+func (f *fakeExports) List(state api.State) ([]*api.Manifest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.listErr != nil {
@@ -112,7 +113,7 @@ func (f *natsFakeExports) List(state api.State) ([]*api.Manifest, error) {
 	return out, nil
 }
 
-func (f *natsFakeExports) transition(id string, from []api.State, to api.State) (*api.Manifest, error) {
+func (f *fakeExports) transition(id string, from []api.State, to api.State) (*api.Manifest, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	m := f.byID[id]
@@ -126,15 +127,15 @@ func (f *natsFakeExports) transition(id string, from []api.State, to api.State) 
 	return f.copyOf(id), nil
 }
 
-func (f *natsFakeExports) Cancel(id string) (*api.Manifest, error) {
+func (f *fakeExports) Cancel(id string) (*api.Manifest, error) {
 	return f.transition(id, []api.State{api.StateQueued, api.StateRunning}, api.StateCancelled)
 }
 
-func (f *natsFakeExports) Resume(id string) (*api.Manifest, error) {
+func (f *fakeExports) Resume(id string) (*api.Manifest, error) {
 	return f.transition(id, []api.State{api.StateFailed, api.StateCancelled}, api.StateQueued)
 }
 
-func (f *natsFakeExports) Delete(id string) error {
+func (f *fakeExports) Delete(id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.byID[id] == nil {
@@ -144,16 +145,16 @@ func (f *natsFakeExports) Delete(id string) error {
 	return nil
 }
 
-func (f *natsFakeExports) Dir(id string) (string, error) { return "", errors.ErrUnsupported }
+func (f *fakeExports) Dir(id string) (string, error) { return "", errors.ErrUnsupported }
 
-// natsTestService runs the service on an embedded server and returns a
+// testService runs the service on an embedded server and returns a
 // client connection and the fake behind it.
-func natsTestService(tb testing.TB, change func(*NATSConfig)) (*nats.Conn, *natsFakeExports, *NATSService) {
+func testService(tb testing.TB, change func(*Config)) (*nats.Conn, *fakeExports, *Service) {
 	tb.Helper()
-	srv := natsTestServer(tb)
-	fake := newNATSFakeExports()
-	cfg := NATSConfig{
-		Conn:    natsTestConn(tb, srv),
+	srv := natstest.Server(tb)
+	fake := newFakeExports()
+	cfg := Config{
+		Conn:    natstest.Conn(tb, srv),
 		Exports: fake,
 		Version: "v1.2.3",
 		URLs: func(id string) (string, string) {
@@ -163,20 +164,20 @@ func natsTestService(tb testing.TB, change func(*NATSConfig)) (*nats.Conn, *nats
 	if change != nil {
 		change(&cfg)
 	}
-	svc, err := NewNATSService(cfg)
+	svc, err := New(cfg)
 	if err != nil {
-		tb.Fatalf("NewNATSService: %v", err)
+		tb.Fatalf("New: %v", err)
 	}
 	tb.Cleanup(func() {
 		if err := svc.Stop(); err != nil {
 			tb.Errorf("Stop: %v", err)
 		}
 	})
-	return natsTestConn(tb, srv), fake, svc
+	return natstest.Conn(tb, srv), fake, svc
 }
 
-// natsAsk sends a request and returns the reply.
-func natsAsk(tb testing.TB, nc *nats.Conn, subject, body string) *nats.Msg {
+// ask sends a request and returns the reply.
+func ask(tb testing.TB, nc *nats.Conn, subject, body string) *nats.Msg {
 	tb.Helper()
 	msg, err := nc.Request(subject, []byte(body), 5*time.Second)
 	if err != nil {
@@ -185,11 +186,11 @@ func natsAsk(tb testing.TB, nc *nats.Conn, subject, body string) *nats.Msg {
 	return msg
 }
 
-// natsAskOK sends a request, checks that it did not fail and decodes the
+// askOK sends a request, checks that it did not fail and decodes the
 // reply into v.
-func natsAskOK(tb testing.TB, nc *nats.Conn, subject, body string, v any) {
+func askOK(tb testing.TB, nc *nats.Conn, subject, body string, v any) {
 	tb.Helper()
-	msg := natsAsk(tb, nc, subject, body)
+	msg := ask(tb, nc, subject, body)
 	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
 		tb.Fatalf("%s %s: error %s %s: %s", subject, body, code, msg.Header.Get(micro.ErrorHeader), msg.Data)
 	}
@@ -198,18 +199,18 @@ func natsAskOK(tb testing.TB, nc *nats.Conn, subject, body string, v any) {
 	}
 }
 
-func natsStartOne(tb testing.TB, nc *nats.Conn) natsStartReply {
+func startOne(tb testing.TB, nc *nats.Conn) startReply {
 	tb.Helper()
-	var r natsStartReply
-	natsAskOK(tb, nc, "exports.start", `{"database":"app","collection":"tasks"}`, &r)
+	var r startReply
+	askOK(tb, nc, "exports.start", `{"database":"app","collection":"tasks"}`, &r)
 	return r
 }
 
-func TestNATSStart(t *testing.T) {
-	nc, fake, _ := natsTestService(t, nil)
+func TestStart(t *testing.T) {
+	nc, fake, _ := testService(t, nil)
 	body := `{"requestId":"r-1","database":"app","collection":"tasks","format":"csv","fields":["_id"]}`
-	var r natsStartReply
-	natsAskOK(t, nc, "exports.start", body, &r)
+	var r startReply
+	askOK(t, nc, "exports.start", body, &r)
 
 	if !checkpoint.ValidID(r.ID) || r.State != api.StateQueued {
 		t.Errorf("reply id %q state %q", r.ID, r.State)
@@ -222,8 +223,8 @@ func TestNATSStart(t *testing.T) {
 	}
 	// The request reaches api.Exports byte for byte; the requestId is the
 	// runner's to honour, and its answer passes through.
-	var again natsStartReply
-	natsAskOK(t, nc, "exports.start", body, &again)
+	var again startReply
+	askOK(t, nc, "exports.start", body, &again)
 	if again.ID != r.ID {
 		t.Errorf("same requestId gave %s, then %s", r.ID, again.ID)
 	}
@@ -234,8 +235,8 @@ func TestNATSStart(t *testing.T) {
 	}
 
 	// Without URLs the reply has empty strings, not missing keys.
-	nc2, _, _ := natsTestService(t, func(c *NATSConfig) { c.URLs = nil })
-	msg := natsAsk(t, nc2, "exports.start", body)
+	nc2, _, _ := testService(t, func(c *Config) { c.URLs = nil })
+	msg := ask(t, nc2, "exports.start", body)
 	var raw map[string]any
 	if err := json.Unmarshal(msg.Data, &raw); err != nil {
 		t.Fatal(err)
@@ -245,17 +246,17 @@ func TestNATSStart(t *testing.T) {
 	}
 }
 
-func TestNATSEndpoints(t *testing.T) {
-	nc, fake, _ := natsTestService(t, nil)
-	a := natsStartOne(t, nc)
-	b := natsStartOne(t, nc)
+func TestEndpoints(t *testing.T) {
+	nc, fake, _ := testService(t, nil)
+	a := startOne(t, nc)
+	b := startOne(t, nc)
 	fake.set(b.ID, func(m *api.Manifest) {
 		m.State, m.Records = api.StateRunning, 42
 		m.Chunks = []api.Chunk{{Index: 0, Name: "chunk-000000.ndjson.zst", Records: 42}}
 	})
 
 	t.Run("status", func(t *testing.T) {
-		msg := natsAsk(t, nc, "exports.status", `{"id":"`+b.ID+`"}`)
+		msg := ask(t, nc, "exports.status", `{"id":"`+b.ID+`"}`)
 		var m api.Manifest
 		if err := json.Unmarshal(msg.Data, &m); err != nil {
 			t.Fatal(err)
@@ -264,7 +265,7 @@ func TestNATSEndpoints(t *testing.T) {
 			t.Errorf("status = %s", msg.Data)
 		}
 		// A manifest without chunks says [] rather than null.
-		msg = natsAsk(t, nc, "exports.status", `{"id":"`+a.ID+`"}`)
+		msg = ask(t, nc, "exports.status", `{"id":"`+a.ID+`"}`)
 		if !strings.Contains(string(msg.Data), `"chunks":[]`) {
 			t.Errorf("status without chunks = %s", msg.Data)
 		}
@@ -281,7 +282,7 @@ func TestNATSEndpoints(t *testing.T) {
 			{"none", `{"state":"failed"}`, []string{}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				msg := natsAsk(t, nc, "exports.list", tc.body)
+				msg := ask(t, nc, "exports.list", tc.body)
 				var items []api.ListItem
 				if err := json.Unmarshal(msg.Data, &items); err != nil {
 					t.Fatalf("%s: %v", msg.Data, err)
@@ -299,7 +300,7 @@ func TestNATSEndpoints(t *testing.T) {
 			})
 		}
 		var items []map[string]any
-		natsAskOK(t, nc, "exports.list", `{"state":"running"}`, &items)
+		askOK(t, nc, "exports.list", `{"state":"running"}`, &items)
 		if len(items) != 1 || len(items[0]) != 4 || items[0]["records"] != 42.0 || items[0]["state"] != "running" ||
 			items[0]["createdAt"] != "2024-05-01T12:00:01Z" {
 			t.Errorf("list item = %v, want {id, state, records, createdAt}", items)
@@ -307,20 +308,20 @@ func TestNATSEndpoints(t *testing.T) {
 	})
 	t.Run("cancel", func(t *testing.T) {
 		var m api.Manifest
-		natsAskOK(t, nc, "exports.cancel", `{"id":"`+b.ID+`"}`, &m)
+		askOK(t, nc, "exports.cancel", `{"id":"`+b.ID+`"}`, &m)
 		if m.ID != b.ID || m.State != api.StateCancelled {
 			t.Errorf("cancel gave %s %s", m.ID, m.State)
 		}
 	})
 	t.Run("resume", func(t *testing.T) {
 		var m api.Manifest
-		natsAskOK(t, nc, "exports.resume", `{"id":"`+b.ID+`"}`, &m)
+		askOK(t, nc, "exports.resume", `{"id":"`+b.ID+`"}`, &m)
 		if m.ID != b.ID || m.State != api.StateQueued {
 			t.Errorf("resume gave %s %s", m.ID, m.State)
 		}
 	})
 	t.Run("delete", func(t *testing.T) {
-		msg := natsAsk(t, nc, "exports.delete", `{"id":"`+a.ID+`"}`)
+		msg := ask(t, nc, "exports.delete", `{"id":"`+a.ID+`"}`)
 		if want := `{"id":"` + a.ID + `","deleted":true}`; string(msg.Data) != want {
 			t.Errorf("delete = %s, want %s", msg.Data, want)
 		}
@@ -330,10 +331,10 @@ func TestNATSEndpoints(t *testing.T) {
 	})
 }
 
-func TestNATSErrors(t *testing.T) {
-	nc, fake, _ := natsTestService(t, nil)
-	queued := natsStartOne(t, nc).ID
-	done := natsStartOne(t, nc).ID
+func TestErrors(t *testing.T) {
+	nc, fake, _ := testService(t, nil)
+	queued := startOne(t, nc).ID
+	done := startOne(t, nc).ID
 	fake.set(done, func(m *api.Manifest) { m.State = api.StateCompleted })
 	unknown := checkpoint.NewID()
 	id := func(id string) string { return `{"id":"` + id + `"}` }
@@ -376,8 +377,8 @@ func TestNATSErrors(t *testing.T) {
 			fake.mu.Lock()
 			fake.startErr, fake.listErr = tc.startErr, tc.listErr
 			fake.mu.Unlock()
-			msg := natsAsk(t, nc, "exports."+tc.subject, tc.body)
-			natsCheckError(t, msg, tc.code, tc.field, tc.message)
+			msg := ask(t, nc, "exports."+tc.subject, tc.body)
+			checkError(t, msg, tc.code, tc.field, tc.message)
 		})
 	}
 	fake.mu.Lock()
@@ -387,9 +388,9 @@ func TestNATSErrors(t *testing.T) {
 	}
 }
 
-// natsCheckError checks a micro error reply: the headers and the JSON body
+// checkError checks a micro error reply: the headers and the JSON body
 // agree and say code, field and message.
-func natsCheckError(tb testing.TB, msg *nats.Msg, code int, field, message string) {
+func checkError(tb testing.TB, msg *nats.Msg, code int, field, message string) {
 	tb.Helper()
 	if got := msg.Header.Get(micro.ErrorCodeHeader); got != fmt.Sprint(code) {
 		tb.Errorf("%s = %q, want %d (body %s)", micro.ErrorCodeHeader, got, code, msg.Data)
@@ -419,30 +420,30 @@ func natsCheckError(tb testing.TB, msg *nats.Msg, code int, field, message strin
 	}
 }
 
-func TestNATSDiscovery(t *testing.T) {
-	nc, _, svc := natsTestService(t, nil)
+func TestDiscovery(t *testing.T) {
+	nc, _, svc := testService(t, nil)
 	wantEndpoints := []string{"start", "status", "list", "cancel", "resume", "delete", "last"}
 
 	t.Run("ping", func(t *testing.T) {
-		for _, name := range []string{"", NATSServiceName} {
+		for _, name := range []string{"", Name} {
 			subj, err := micro.ControlSubject(micro.PingVerb, name, "")
 			if err != nil {
 				t.Fatal(err)
 			}
 			var ping micro.Ping
-			natsAskOK(t, nc, subj, "", &ping)
+			askOK(t, nc, subj, "", &ping)
 			if ping.Name != "exportd" || ping.Version != "1.2.3" || ping.Type != micro.PingResponseType || ping.ID != svc.Info().ID {
 				t.Errorf("%s: %+v", subj, ping)
 			}
 		}
 	})
 	t.Run("info", func(t *testing.T) {
-		subj, err := micro.ControlSubject(micro.InfoVerb, NATSServiceName, "")
+		subj, err := micro.ControlSubject(micro.InfoVerb, Name, "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		var info micro.Info
-		natsAskOK(t, nc, subj, "", &info)
+		askOK(t, nc, subj, "", &info)
 		if info.Name != "exportd" || info.Version != "1.2.3" || info.Metadata["prefix"] != "exports" || info.Description == "" {
 			t.Errorf("info = %+v", info)
 		}
@@ -458,8 +459,8 @@ func TestNATSDiscovery(t *testing.T) {
 		}
 	})
 	t.Run("stats count errors", func(t *testing.T) {
-		natsAsk(t, nc, "exports.status", `{}`)
-		subj, err := micro.ControlSubject(micro.StatsVerb, NATSServiceName, svc.Info().ID)
+		ask(t, nc, "exports.status", `{}`)
+		subj, err := micro.ControlSubject(micro.StatsVerb, Name, svc.Info().ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -467,7 +468,7 @@ func TestNATSDiscovery(t *testing.T) {
 		// be just after the reply arrives: ask until it has.
 		counted := func() (micro.EndpointStats, bool) {
 			var stats micro.Stats
-			natsAskOK(t, nc, subj, "", &stats)
+			askOK(t, nc, subj, "", &stats)
 			for _, ep := range stats.Endpoints {
 				if ep.Name == "status" {
 					return *ep, ep.NumRequests >= 1 && ep.NumErrors >= 1 && strings.HasPrefix(ep.LastError, "400:")
@@ -489,16 +490,16 @@ func TestNATSDiscovery(t *testing.T) {
 	})
 }
 
-func TestNATSConfig(t *testing.T) {
+func TestConfig(t *testing.T) {
 	t.Run("prefix", func(t *testing.T) {
-		nc, _, svc := natsTestService(t, func(c *NATSConfig) { c.Prefix = "acme.exports" })
+		nc, _, svc := testService(t, func(c *Config) { c.Prefix = "acme.exports" })
 		for _, ep := range svc.Info().Endpoints {
 			if !strings.HasPrefix(ep.Subject, "acme.exports.") {
 				t.Errorf("endpoint %s on %s", ep.Name, ep.Subject)
 			}
 		}
-		var r natsStartReply
-		natsAskOK(t, nc, "acme.exports.start", `{"database":"app"}`, &r)
+		var r startReply
+		askOK(t, nc, "acme.exports.start", `{"database":"app"}`, &r)
 		if r.ProgressSubject != "acme.exports.progress."+r.ID {
 			t.Errorf("progressSubject = %q", r.ProgressSubject)
 		}
@@ -510,7 +511,7 @@ func TestNATSConfig(t *testing.T) {
 			{"(devel)", "0.0.0-dev", "(devel)"},
 			{"", "0.0.0-dev", ""},
 		} {
-			_, _, svc := natsTestService(t, func(c *NATSConfig) { c.Version = tc.in })
+			_, _, svc := testService(t, func(c *Config) { c.Version = tc.in })
 			info := svc.Info()
 			if info.Version != tc.version || info.Metadata["build"] != tc.build {
 				t.Errorf("version %q: announced %q, build %q", tc.in, info.Version, info.Metadata["build"])
@@ -518,15 +519,15 @@ func TestNATSConfig(t *testing.T) {
 		}
 	})
 	t.Run("refused", func(t *testing.T) {
-		srv := natsTestServer(t)
-		nc := natsTestConn(t, srv)
-		for name, cfg := range map[string]NATSConfig{
-			"no conn":         {Exports: newNATSFakeExports()},
+		srv := natstest.Server(t)
+		nc := natstest.Conn(t, srv)
+		for name, cfg := range map[string]Config{
+			"no conn":         {Exports: newFakeExports()},
 			"no exports":      {Conn: nc},
-			"wildcard prefix": {Conn: nc, Exports: newNATSFakeExports(), Prefix: "exports.>"},
-			"empty token":     {Conn: nc, Exports: newNATSFakeExports(), Prefix: "a..b"},
+			"wildcard prefix": {Conn: nc, Exports: newFakeExports(), Prefix: "exports.>"},
+			"empty token":     {Conn: nc, Exports: newFakeExports(), Prefix: "a..b"},
 		} {
-			if svc, err := NewNATSService(cfg); err == nil {
+			if svc, err := New(cfg); err == nil {
 				_ = svc.Stop()
 				t.Errorf("%s: accepted", name)
 			}
@@ -535,9 +536,9 @@ func TestNATSConfig(t *testing.T) {
 }
 
 // A slow Start holds up neither the other endpoints nor discovery.
-func TestNATSSlowStartBlocksNothingElse(t *testing.T) {
-	nc, fake, _ := natsTestService(t, nil)
-	id := natsStartOne(t, nc).ID
+func TestSlowStartBlocksNothingElse(t *testing.T) {
+	nc, fake, _ := testService(t, nil)
+	id := startOne(t, nc).ID
 	gate := make(chan struct{})
 	fake.mu.Lock()
 	fake.startGate = gate
@@ -579,9 +580,9 @@ func TestNATSSlowStartBlocksNothingElse(t *testing.T) {
 	}
 }
 
-func TestNATSStop(t *testing.T) {
-	srv := natsTestServer(t)
-	svc, err := NewNATSService(NATSConfig{Conn: natsTestConn(t, srv), Exports: newNATSFakeExports(), Version: "1.0.0"})
+func TestStop(t *testing.T) {
+	srv := natstest.Server(t)
+	svc, err := New(Config{Conn: natstest.Conn(t, srv), Exports: newFakeExports(), Version: "1.0.0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +590,7 @@ func TestNATSStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Stop drains the subscriptions; the server forgets them soon after.
-	nc := natsTestConn(t, srv)
+	nc := natstest.Conn(t, srv)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		_, err := nc.Request("exports.list", nil, time.Second)

@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"time"
@@ -87,7 +87,7 @@ func newMetrics(reg prometheus.Registerer, exports api.Exports) (*Metrics, error
 	for _, s := range []api.State{api.StateCompleted, api.StateFailed, api.StateCancelled} {
 		m.Finished.WithLabelValues(string(s))
 	}
-	states := &httpStateCollector{
+	states := &stateCollector{
 		exports: exports,
 		desc:    prometheus.NewDesc("exportd_exports", "Exports by state.", []string{"state"}, nil),
 	}
@@ -99,15 +99,15 @@ func newMetrics(reg prometheus.Registerer, exports api.Exports) (*Metrics, error
 	return m, nil
 }
 
-// httpStateCollector counts the exports in each state when it is scraped.
-type httpStateCollector struct {
+// stateCollector counts the exports in each state when it is scraped.
+type stateCollector struct {
 	exports api.Exports
 	desc    *prometheus.Desc
 }
 
-func (c *httpStateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 
-func (c *httpStateCollector) Collect(ch chan<- prometheus.Metric) {
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ms, err := c.exports.List("")
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)

@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"fmt"
@@ -30,13 +30,13 @@ const MaxRanges = 64
 // but not for suffix ranges, which it answers with a 206 that
 // Content-Range cannot describe. A 416 has the JSON error body and
 // Content-Range: bytes */size.
-func (h *HTTP) serveContent(w http.ResponseWriter, r *http.Request, name string, modtime time.Time, content io.ReadSeeker, size int64) {
+func (h *Server) serveContent(w http.ResponseWriter, r *http.Request, name string, modtime time.Time, content io.ReadSeeker, size int64) {
 	raw := r.Header.Get("Range")
 	if raw == "" {
 		http.ServeContent(w, r, name, modtime, content)
 		return
 	}
-	header, msg := httpPlanRange(raw, size)
+	header, msg := planRange(raw, size)
 	if header != raw {
 		r = r.Clone(r.Context())
 		if header == "" {
@@ -45,20 +45,20 @@ func (h *HTTP) serveContent(w http.ResponseWriter, r *http.Request, name string,
 			r.Header.Set("Range", header)
 		}
 	}
-	http.ServeContent(&httpRangeWriter{ResponseWriter: w, h: h, r: r, size: size, msg: msg}, r, name, modtime, content)
+	http.ServeContent(&rangeWriter{ResponseWriter: w, h: h, r: r, size: size, msg: msg}, r, name, modtime, content)
 }
 
-// httpRangeRefused is a Range header that http.ServeContent refuses with
+// rangeRefused is a Range header that http.ServeContent refuses with
 // 416 whatever the content's size, unless If-Range tells it to ignore
 // Range.
-const httpRangeRefused = "bytes=-"
+const rangeRefused = "bytes=-"
 
-// httpPlanRange returns the Range header that http.ServeContent is to see
+// planRange returns the Range header that http.ServeContent is to see
 // for raw over content of size bytes ("" for none), and the message of a
-// 416 should it answer one. A refused header becomes httpRangeRefused; a
+// 416 should it answer one. A refused header becomes rangeRefused; a
 // malformed one stays as it is, ServeContent refuses it too. It reads at
 // most MaxRanges+1 ranges.
-func httpPlanRange(raw string, size int64) (header, msg string) {
+func planRange(raw string, size int64) (header, msg string) {
 	const malformed = "malformed Range header"
 	specs, ok := strings.CutPrefix(raw, "bytes=")
 	if !ok {
@@ -72,12 +72,12 @@ func httpPlanRange(raw string, size int64) (header, msg string) {
 			continue // net/http skips empty elements too
 		}
 		if n++; n > MaxRanges {
-			return httpRangeRefused, fmt.Sprintf("more than %d ranges in one request; at most %d are served", MaxRanges, MaxRanges)
+			return rangeRefused, fmt.Sprintf("more than %d ranges in one request; at most %d are served", MaxRanges, MaxRanges)
 		}
-		switch httpRangeKind(spec, size) {
-		case httpRangeInvalid:
+		switch rangeKind(spec, size) {
+		case rangeInvalid:
 			return raw, malformed
-		case httpRangeEmpty:
+		case rangeEmpty:
 			dropped = true
 		default:
 			kept = append(kept, spec)
@@ -90,67 +90,67 @@ func httpPlanRange(raw string, size int64) (header, msg string) {
 	case !dropped:
 		return raw, msg
 	case len(kept) == 0:
-		return httpRangeRefused, msg
+		return rangeRefused, msg
 	}
 	return "bytes=" + strings.Join(kept, ","), msg
 }
 
 // The kinds of one range of a Range header.
 const (
-	httpRangeServed  = iota // served as net/http reads it, or skipped by it as past the end
-	httpRangeInvalid        // net/http refuses the whole header
-	httpRangeEmpty          // a suffix range of length 0
+	rangeServed  = iota // served as net/http reads it, or skipped by it as past the end
+	rangeInvalid        // net/http refuses the whole header
+	rangeEmpty          // a suffix range of length 0
 )
 
-// httpRangeKind classifies spec (one trimmed element of a Range header)
+// rangeKind classifies spec (one trimmed element of a Range header)
 // over content of size bytes, parsing as net/http's parseRange does so
 // that the two agree on what is valid.
-func httpRangeKind(spec string, size int64) int {
+func rangeKind(spec string, size int64) int {
 	start, end, ok := strings.Cut(spec, "-")
 	if !ok {
-		return httpRangeInvalid
+		return rangeInvalid
 	}
 	start, end = textproto.TrimString(start), textproto.TrimString(end)
 	if start == "" {
 		if end == "" || end[0] == '-' {
-			return httpRangeInvalid
+			return rangeInvalid
 		}
 		n, err := strconv.ParseInt(end, 10, 64)
 		switch {
 		case err != nil || n < 0:
-			return httpRangeInvalid
+			return rangeInvalid
 		case n == 0:
-			return httpRangeEmpty
+			return rangeEmpty
 		}
-		return httpRangeServed
+		return rangeServed
 	}
 	first, err := strconv.ParseInt(start, 10, 64)
 	if err != nil || first < 0 {
-		return httpRangeInvalid
+		return rangeInvalid
 	}
 	if first >= size || end == "" {
-		return httpRangeServed // past the end: net/http checks no further
+		return rangeServed // past the end: net/http checks no further
 	}
 	if last, err := strconv.ParseInt(end, 10, 64); err != nil || first > last {
-		return httpRangeInvalid
+		return rangeInvalid
 	}
-	return httpRangeServed
+	return rangeServed
 }
 
-// httpRangeWriter passes http.ServeContent's response through, except a
+// rangeWriter passes http.ServeContent's response through, except a
 // 416, whose text body it replaces with the JSON error body and msg. It
 // keeps the ResponseWriter's io.ReaderFrom, through which net/http sends
 // a file with sendfile.
-type httpRangeWriter struct {
+type rangeWriter struct {
 	http.ResponseWriter
-	h       *HTTP
+	h       *Server
 	r       *http.Request
 	size    int64
 	msg     string
 	refused bool // the 416 is written; ServeContent's body is dropped
 }
 
-func (w *httpRangeWriter) WriteHeader(code int) {
+func (w *rangeWriter) WriteHeader(code int) {
 	if code != http.StatusRequestedRangeNotSatisfiable {
 		w.ResponseWriter.WriteHeader(code)
 		return
@@ -168,14 +168,14 @@ func (w *httpRangeWriter) WriteHeader(code int) {
 	}
 }
 
-func (w *httpRangeWriter) Write(p []byte) (int, error) {
+func (w *rangeWriter) Write(p []byte) (int, error) {
 	if w.refused {
 		return len(p), nil
 	}
 	return w.ResponseWriter.Write(p)
 }
 
-func (w *httpRangeWriter) ReadFrom(src io.Reader) (int64, error) {
+func (w *rangeWriter) ReadFrom(src io.Reader) (int64, error) {
 	if w.refused {
 		return io.Copy(io.Discard, src)
 	}
@@ -186,4 +186,4 @@ func (w *httpRangeWriter) ReadFrom(src io.Reader) (int64, error) {
 }
 
 // Unwrap gives http.ResponseController the underlying ResponseWriter.
-func (w *httpRangeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *rangeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

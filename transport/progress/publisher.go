@@ -1,4 +1,4 @@
-package transport
+package progress
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,26 +25,26 @@ const (
 )
 
 const (
-	// progressTakeMax bounds the events the sender takes per lock, so that
+	// takeMax bounds the events the sender takes per lock, so that
 	// Publish never waits behind a long critical section.
-	progressTakeMax = 256
-	// progressRetryMin and progressRetryMax bound the wait before events
+	takeMax = 256
+	// retryMin and retryMax bound the wait before events
 	// that NATS refused (reconnect buffer full) are offered again, and how
 	// often a disconnected connection is looked at.
-	progressRetryMin = 20 * time.Millisecond
-	progressRetryMax = 500 * time.Millisecond
-	// progressIdle is how long an export's sequence counter outlives its
+	retryMin = 20 * time.Millisecond
+	retryMax = 500 * time.Millisecond
+	// idle is how long an export's sequence counter outlives its
 	// last event; after that the export is forgotten and a later event
 	// starts again at seq 1.
-	progressIdle = time.Hour
-	// progressFlushTimeout bounds Close's final NATS flush when its
+	idle = time.Hour
+	// flushTimeout bounds Close's final NATS flush when its
 	// context has no deadline (nats.go requires one).
-	progressFlushTimeout = 10 * time.Second
+	flushTimeout = 10 * time.Second
 )
 
-// errProgressLater means NATS refused an event for now (reconnect buffer
+// errLater means NATS refused an event for now (reconnect buffer
 // full); it is offered again later.
-var errProgressLater = errors.New("progress: nats cannot take more now")
+var errLater = errors.New("progress: nats cannot take more now")
 
 // Publisher publishes progress events on <prefix>.progress.<exportId>.
 //
@@ -98,8 +97,8 @@ type Publisher struct {
 	idle     time.Duration
 
 	mu      sync.Mutex
-	exports map[string]*progressQueue
-	active  []*progressQueue // the queues that hold events
+	exports map[string]*queue
+	active  []*queue // the queues that hold events
 	closing bool
 
 	wake      chan struct{} // a queue grew; capacity 1
@@ -160,8 +159,8 @@ func NewPublisher(nc *nats.Conn, prefix string, logger *slog.Logger, opts ...Pub
 		log:      logger,
 		interval: DefaultProcessingInterval,
 		limit:    DefaultProgressQueueLimit,
-		idle:     progressIdle,
-		exports:  make(map[string]*progressQueue),
+		idle:     idle,
+		exports:  make(map[string]*queue),
 		wake:     make(chan struct{}, 1),
 		closeCh:  make(chan struct{}),
 		abort:    make(chan struct{}),
@@ -189,13 +188,13 @@ func (p *Publisher) Publish(ev api.Event) {
 	}
 	q := p.exports[ev.ExportID]
 	if q == nil {
-		if !validSubjectToken(ev.ExportID) {
+		if !api.ValidSubjectToken(ev.ExportID) {
 			p.mu.Unlock()
 			p.lost.Add(1)
 			p.log.Warn("progress event without a usable export id", "event", ev.Event, "export", ev.ExportID)
 			return
 		}
-		q = &progressQueue{subject: api.ProgressSubject(p.prefix, ev.ExportID)}
+		q = &queue{subject: api.ProgressSubject(p.prefix, ev.ExportID)}
 		p.exports[ev.ExportID] = q
 	}
 	appended, shed := q.push(ev, p.limit)
@@ -271,7 +270,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, progressFlushTimeout)
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
 		defer cancel()
 	}
 	if err := p.nc.FlushWithContext(ctx); err != nil {
@@ -280,9 +279,9 @@ func (p *Publisher) Close(ctx context.Context) error {
 	return nil
 }
 
-// progressMsg is an event taken from its queue, with its seq assigned, on
+// message is an event taken from its queue, with its seq assigned, on
 // its way to NATS.
-type progressMsg struct {
+type message struct {
 	subject string
 	ev      api.Event
 	data    []byte // encoded once, kept while NATS refuses it
@@ -298,9 +297,9 @@ func (p *Publisher) run() {
 	defer timer.Stop()
 
 	var (
-		pending  []progressMsg // taken, not yet accepted by NATS
+		pending  []message // taken, not yet accepted by NATS
 		retryAt  time.Time
-		retry    = progressRetryMin
+		retry    = retryMin
 		flushing bool
 		closeCh  = p.closeCh
 		swept    = time.Now()
@@ -321,12 +320,12 @@ func (p *Publisher) run() {
 			pending = pending[:rest]
 			switch {
 			case err == nil:
-				retry, retryAt = progressRetryMin, time.Time{}
+				retry, retryAt = retryMin, time.Time{}
 				continue // take what came meanwhile
-			case errors.Is(err, errProgressLater):
+			case errors.Is(err, errLater):
 				retryAt = now.Add(retry)
 				next = retryAt
-				retry = min(2*retry, progressRetryMax)
+				retry = min(2*retry, retryMax)
 			default: // the connection is closed for good
 				pending = p.loseAll(pending, err)
 				if flushing {
@@ -362,13 +361,13 @@ func (p *Publisher) run() {
 // take moves the events that may go now from the queues to out, assigning
 // their seq, and returns when a held export-processing event may go.
 // Flushing holds nothing back.
-func (p *Publisher) take(now time.Time, flushing, connected bool, out []progressMsg) ([]progressMsg, time.Time) {
+func (p *Publisher) take(now time.Time, flushing, connected bool, out []message) ([]message, time.Time) {
 	var next time.Time
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	keep := p.active[:0]
 	for _, q := range p.active {
-		for q.len() > 0 && len(out) < progressTakeMax {
+		for q.len() > 0 && len(out) < takeMax {
 			ev := q.front()
 			if ev.Event == api.EventProcessing && !flushing {
 				if q.len() > 1 { // superseded: what follows has newer counts
@@ -379,7 +378,7 @@ func (p *Publisher) take(now time.Time, flushing, connected bool, out []progress
 				if !connected || now.Before(q.nextProcessing) {
 					at := q.nextProcessing
 					if !connected {
-						at = now.Add(progressRetryMax)
+						at = now.Add(retryMax)
 					}
 					if next.IsZero() || at.Before(next) {
 						next = at
@@ -394,7 +393,7 @@ func (p *Publisher) take(now time.Time, flushing, connected bool, out []progress
 			ev.Seq = q.seq
 			q.last = now
 			q.sent, q.hasSent = ev, true
-			out = append(out, progressMsg{subject: q.subject, ev: ev})
+			out = append(out, message{subject: q.subject, ev: ev})
 		}
 		if q.len() > 0 {
 			keep = append(keep, q)
@@ -409,8 +408,8 @@ func (p *Publisher) take(now time.Time, flushing, connected bool, out []progress
 
 // send hands msgs to NATS in order and returns how many are done with:
 // accepted, or dropped because NATS can never take them. It stops at
-// errProgressLater, or at an error that means the connection is closed.
-func (p *Publisher) send(msgs []progressMsg) (int, error) {
+// errLater, or at an error that means the connection is closed.
+func (p *Publisher) send(msgs []message) (int, error) {
 	for i := range msgs {
 		m := &msgs[i]
 		if m.data == nil {
@@ -427,7 +426,7 @@ func (p *Publisher) send(msgs []progressMsg) (int, error) {
 		case err == nil:
 			p.sent.Add(1)
 		case errors.Is(err, nats.ErrReconnectBufExceeded):
-			return i, errProgressLater
+			return i, errLater
 		case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining),
 			errors.Is(err, nats.ErrInvalidConnection):
 			return i, err
@@ -441,7 +440,7 @@ func (p *Publisher) send(msgs []progressMsg) (int, error) {
 
 // loseAll counts pending and everything queued as Lost and empties the
 // queues. A non-nil err is the reason, logged once.
-func (p *Publisher) loseAll(pending []progressMsg, err error) []progressMsg {
+func (p *Publisher) loseAll(pending []message, err error) []message {
 	n := len(pending)
 	clear(pending)
 	p.mu.Lock()
@@ -481,9 +480,4 @@ func sanitizeEvent(ev api.Event) *api.Event {
 		ev.Percent = nil
 	}
 	return &ev
-}
-
-// validSubjectToken reports whether s can be one token of a NATS subject.
-func validSubjectToken(s string) bool {
-	return s != "" && !strings.ContainsAny(s, ".*> \t\r\n")
 }

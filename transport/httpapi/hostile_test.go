@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"bufio"
@@ -17,9 +17,9 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// httpRaw writes raw on a new connection to fx's server and reads one
+// raw writes raw on a new connection to fx's server and reads one
 // response; HEAD requests (by raw's first word) get no body.
-func (fx *httpFixture) raw(tb testing.TB, raw string) *httpResponse {
+func (fx *fixture) raw(tb testing.TB, raw string) *response {
 	tb.Helper()
 	c, err := net.DialTimeout("tcp", fx.srv.Listener.Addr().String(), 5*time.Second)
 	if err != nil {
@@ -42,18 +42,18 @@ func (fx *httpFixture) raw(tb testing.TB, raw string) *httpResponse {
 	if err != nil {
 		tb.Fatalf("%.80q: read body: %v", raw, err)
 	}
-	return &httpResponse{Response: resp, body: body}
+	return &response{Response: resp, body: body}
 }
 
-// TestHTTPHostile sends what an attacker or a broken client would, on raw
+// TestHostile sends what an attacker or a broken client would, on raw
 // connections to the server that HTTP.Server makes, with a download
 // secret so that the credential checks are in the way too. Each gets its
 // exact status, never a 500, and the server answers /healthz after each.
-func TestHTTPHostile(t *testing.T) {
-	fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: httpTestSecret, APIToken: httpTestAPIToken})
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 50))
+func TestHostile(t *testing.T) {
+	fx := newFixtureConfig(t, Config{Secret: testSecret, APIToken: testAPIToken})
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 2, 50))
 	exp := "/exports/" + e.m.ID
-	const bearer = "Authorization: Bearer " + httpTestAPIToken + "\r\n"
+	const bearer = "Authorization: Bearer " + testAPIToken + "\r\n"
 	// get is a well-formed request for target with the API token.
 	get := func(method, target string, headers ...string) string {
 		return method + " " + target + " HTTP/1.1\r\nHost: x\r\n" + bearer + strings.Join(headers, "") + "\r\n"
@@ -145,7 +145,7 @@ func TestHTTPHostile(t *testing.T) {
 		{name: "suffix range of zero", raw: get("GET", exp+"/chunks/0", "Range: bytes=-0\r\n"), status: 416, json: true},
 		{name: "data suffix range of zero", raw: get("GET", exp+"/data", "Range: bytes=-0\r\n"), status: 416, json: true},
 		{name: "HEAD suffix range of zero", raw: get("HEAD", exp+"/data", "Range: bytes=-0\r\n"), status: 416},
-		{name: "65 ranges", raw: get("GET", exp+"/data", "Range: "+httpManyRanges(65)+"\r\n"), status: 416, json: true},
+		{name: "65 ranges", raw: get("GET", exp+"/data", "Range: "+manyRanges(65)+"\r\n"), status: 416, json: true},
 		{name: "range garbage", raw: get("GET", exp+"/data", "Range: bytes=\xff-\x00\r\n"), status: 400},
 		{name: "range not bytes", raw: get("GET", exp+"/chunks/1", "Range: lines=1-2\r\n"), status: 416, json: true},
 		{name: "range past the end", raw: get("GET", exp+"/chunks/1", "Range: bytes=999999999999999999-\r\n"), status: 416, json: true},
@@ -183,12 +183,12 @@ func TestHTTPHostile(t *testing.T) {
 	}
 }
 
-// TestHTTPHostilePipelined sends a good request, a bad one and a good one
+// TestHostilePipelined sends a good request, a bad one and a good one
 // on one connection: the bad one gets its status and ends the connection
 // only if net/http must (it cannot find the next request after it).
-func TestHTTPHostilePipelined(t *testing.T) {
-	fx := newHTTPFixture(t, nil)
-	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 1, 10))
+func TestHostilePipelined(t *testing.T) {
+	fx := newFixture(t, nil)
+	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 1, 10))
 	c, err := net.Dial("tcp", fx.srv.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -229,14 +229,14 @@ func TestHTTPHostilePipelined(t *testing.T) {
 	}
 }
 
-// TestHTTPHEAD: HEAD answers on every route as GET does, without a body:
+// TestHEAD: HEAD answers on every route as GET does, without a body:
 // the same status, Content-Type and, where the body is made in advance,
 // Content-Length.
-func TestHTTPHEAD(t *testing.T) {
-	for _, secret := range [][]byte{nil, httpTestSecret} {
+func TestHEAD(t *testing.T) {
+	for _, secret := range [][]byte{nil, testSecret} {
 		t.Run("secret "+strconv.FormatBool(secret != nil), func(t *testing.T) {
-			fx := newHTTPFixtureConfig(t, HTTPConfig{Secret: secret, APIToken: httpTestAPIToken})
-			e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, httpZstdChunks(t, 2, 10))
+			fx := newFixtureConfig(t, Config{Secret: secret, APIToken: testAPIToken})
+			e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 2, 10))
 			fx.add(t, api.StateRunning, request.CSV, request.Gzip, nil)
 			exp := "/exports/" + e.m.ID
 			for _, tt := range []struct {
@@ -256,10 +256,10 @@ func TestHTTPHEAD(t *testing.T) {
 				{"/metrics", 200},
 			} {
 				t.Run(tt.path, func(t *testing.T) {
-					get := fx.do(t, "GET", tt.path, httpTestBearer...)
-					head := fx.do(t, "HEAD", tt.path, httpTestBearer...)
-					httpWantStatus(t, get, tt.status)
-					httpWantStatus(t, head, tt.status)
+					get := fx.do(t, "GET", tt.path, testBearer...)
+					head := fx.do(t, "HEAD", tt.path, testBearer...)
+					wantStatus(t, get, tt.status)
+					wantStatus(t, head, tt.status)
 					if len(head.body) != 0 {
 						t.Errorf("HEAD has a body of %d bytes", len(head.body))
 					}
@@ -278,15 +278,15 @@ func TestHTTPHEAD(t *testing.T) {
 	}
 }
 
-func TestHTTPServer(t *testing.T) {
-	var logs httpLogBuffer
-	fx := newHTTPFixtureConfig(t, HTTPConfig{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	srv := fx.h.Server()
+func TestServer(t *testing.T) {
+	var logs logBuffer
+	fx := newFixtureConfig(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	srv := fx.h.HTTPServer()
 	if srv.Handler == nil || srv.ReadHeaderTimeout != 10*time.Second || srv.IdleTimeout <= 0 ||
 		srv.MaxHeaderBytes != MaxHeaderBytes || srv.ErrorLog == nil || srv.WriteTimeout != 0 {
 		t.Errorf("Server() = %+v: want the handler, 10s to read headers, an idle timeout, MaxHeaderBytes, an error log and no write timeout", srv)
 	}
-	if fx.h.Server() == srv {
+	if fx.h.HTTPServer() == srv {
 		t.Error("Server returns the same server twice")
 	}
 	// What net/http says about connections is debug; a handler's panic,

@@ -1,4 +1,4 @@
-package transport
+package httpapi
 
 import (
 	"crypto/sha256"
@@ -17,14 +17,14 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// errHTTPManifest means a manifest names a chunk file or format that the
+// errManifest means a manifest names a chunk file or format that the
 // server will not serve: a chunk whose name or index is not the one its
 // place gives, a digest that is not SHA-256 hex, an unknown format.
-var errHTTPManifest = errors.New("manifest does not describe servable chunks")
+var errManifest = errors.New("manifest does not describe servable chunks")
 
-// httpDownload is an export about to be downloaded: its manifest, checked,
+// download is an export about to be downloaded: its manifest, checked,
 // and where its files are.
-type httpDownload struct {
+type download struct {
 	m           *api.Manifest
 	dir         string
 	format      request.Format
@@ -34,8 +34,8 @@ type httpDownload struct {
 
 // serveChunk answers GET /exports/{id}/chunks/{n}: chunk n, once it is
 // listed in the manifest, whatever the export's state.
-func (h *HTTP) serveChunk(w http.ResponseWriter, r *http.Request) {
-	n, ok := httpChunkNumber(r.PathValue("n"))
+func (h *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
+	n, ok := chunkNumber(r.PathValue("n"))
 	if !ok {
 		h.writeError(w, r, http.StatusBadRequest, "malformed chunk number: want decimal digits without sign or leading zeros")
 		return
@@ -70,7 +70,7 @@ func (h *HTTP) serveChunk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fi.Size() != c.Bytes {
-		h.writeErr(w, r, fmt.Errorf("%s: %w (%d bytes, manifest says %d)", path, errHTTPChunkSize, fi.Size(), c.Bytes))
+		h.writeErr(w, r, fmt.Errorf("%s: %w (%d bytes, manifest says %d)", path, errChunkSize, fi.Size(), c.Bytes))
 		return
 	}
 	modtime := fi.ModTime()
@@ -87,7 +87,7 @@ func (h *HTTP) serveChunk(w http.ResponseWriter, r *http.Request) {
 
 // serveData answers GET /exports/{id}/data: the chunks of a completed
 // export as one file.
-func (h *HTTP) serveData(w http.ResponseWriter, r *http.Request) {
+func (h *Server) serveData(w http.ResponseWriter, r *http.Request) {
 	d, ok := h.download(w, r)
 	if !ok {
 		return
@@ -118,7 +118,7 @@ func (h *HTTP) serveData(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if fi.Size() != c.Bytes {
-			h.writeErr(w, r, fmt.Errorf("%s: %w (%d bytes, manifest says %d)", path, errHTTPChunkSize, fi.Size(), c.Bytes))
+			h.writeErr(w, r, fmt.Errorf("%s: %w (%d bytes, manifest says %d)", path, errChunkSize, fi.Size(), c.Bytes))
 			return
 		}
 		if fi.ModTime().After(newest) {
@@ -132,7 +132,7 @@ func (h *HTTP) serveData(w http.ResponseWriter, r *http.Request) {
 	if d.m.FinishedAt != nil {
 		modtime = *d.m.FinishedAt
 	}
-	content := newHTTPConcat(paths, sizes)
+	content := newConcat(paths, sizes)
 	defer func() {
 		if err := content.Close(); err != nil {
 			h.logger.Error("close chunk file", "export", d.m.ID, "err", err)
@@ -147,7 +147,7 @@ func (h *HTTP) serveData(w http.ResponseWriter, r *http.Request) {
 
 // download checks the id and loads the export's manifest; the route's
 // guard has checked the credential. On false it has answered.
-func (h *HTTP) download(w http.ResponseWriter, r *http.Request) (*httpDownload, bool) {
+func (h *Server) download(w http.ResponseWriter, r *http.Request) (*download, bool) {
 	id, ok := h.pathID(w, r)
 	if !ok {
 		return nil, false
@@ -158,7 +158,7 @@ func (h *HTTP) download(w http.ResponseWriter, r *http.Request) (*httpDownload, 
 		return nil, false
 	}
 	if m.ID != id {
-		h.writeErr(w, r, fmt.Errorf("export %s: %w: manifest of %q", id, errHTTPManifest, m.ID))
+		h.writeErr(w, r, fmt.Errorf("export %s: %w: manifest of %q", id, errManifest, m.ID))
 		return nil, false
 	}
 	dir, err := h.exports.Dir(id)
@@ -167,32 +167,32 @@ func (h *HTTP) download(w http.ResponseWriter, r *http.Request) (*httpDownload, 
 		return nil, false
 	}
 	h.logger.Debug("download", "export", id, "path", r.URL.Path, "method", r.Method, "range", r.Header.Get("Range"))
-	f, c, err := httpFormat(m)
+	f, c, err := manifestFormat(m)
 	if err != nil {
 		h.writeErr(w, r, fmt.Errorf("export %s: %w", id, err))
 		return nil, false
 	}
-	return &httpDownload{m: m, dir: dir, format: f, compression: c, ext: m.Ext}, true
+	return &download{m: m, dir: dir, format: f, compression: c, ext: m.Ext}, true
 }
 
 // chunkPath is the path of chunk i, built only from the export's directory
 // and a name that has exactly the form chunker.Name gives chunk i.
-func (d *httpDownload) chunkPath(i int) (string, error) {
+func (d *download) chunkPath(i int) (string, error) {
 	c := d.m.Chunks[i]
 	if c.Index != i || c.Name != chunker.Name(i, d.ext) {
-		return "", fmt.Errorf("export %s chunk %d: %w: index %d, name %q", d.m.ID, i, errHTTPManifest, c.Index, c.Name)
+		return "", fmt.Errorf("export %s chunk %d: %w: index %d, name %q", d.m.ID, i, errManifest, c.Index, c.Name)
 	}
 	if sum, err := hex.DecodeString(c.SHA256); err != nil || len(sum) != sha256.Size {
-		return "", fmt.Errorf("export %s chunk %d: %w: sha256 %q", d.m.ID, i, errHTTPManifest, c.SHA256)
+		return "", fmt.Errorf("export %s chunk %d: %w: sha256 %q", d.m.ID, i, errManifest, c.SHA256)
 	}
 	return filepath.Join(d.dir, c.Name), nil
 }
 
 // setHeaders sets the headers of a download named name; http.ServeContent
 // uses the ETag for If-Range, If-Match and If-None-Match.
-func (d *httpDownload) setHeaders(w http.ResponseWriter, name, etag string) {
+func (d *download) setHeaders(w http.ResponseWriter, name, etag string) {
 	hdr := w.Header()
-	hdr.Set("Content-Type", httpContentType(d.format, d.compression))
+	hdr.Set("Content-Type", contentType(d.format, d.compression))
 	// The file is the compressed artifact: no Content-Encoding, so that
 	// clients keep the bytes as they are.
 	hdr.Set("Content-Disposition", `attachment; filename="`+name+`"`)
@@ -201,8 +201,8 @@ func (d *httpDownload) setHeaders(w http.ResponseWriter, name, etag string) {
 	hdr.Set("Cache-Control", "private")
 }
 
-// httpContentType is the media type of a chunk file.
-func httpContentType(f request.Format, c request.Compression) string {
+// contentType is the media type of a chunk file.
+func contentType(f request.Format, c request.Compression) string {
 	switch c {
 	case request.Zstd:
 		return "application/zstd"
@@ -218,19 +218,19 @@ func httpContentType(f request.Format, c request.Compression) string {
 	return "application/x-ndjson"
 }
 
-// httpFormat checks the format and compression the manifest says its
+// format checks the format and compression the manifest says its
 // chunks hold.
-func httpFormat(m *api.Manifest) (api.Format, api.Compression, error) {
+func manifestFormat(m *api.Manifest) (api.Format, api.Compression, error) {
 	if !m.Format.Valid() || !m.Compression.Valid() || m.Ext != api.Ext(m.Format, m.Compression) {
-		return "", "", fmt.Errorf("%w: format %q, compression %q, ext %q", errHTTPManifest, m.Format, m.Compression, m.Ext)
+		return "", "", fmt.Errorf("%w: format %q, compression %q, ext %q", errManifest, m.Format, m.Compression, m.Ext)
 	}
 	return m.Format, m.Compression, nil
 }
 
-// httpChunkNumber parses the {n} of a chunk URL: decimal digits without
+// chunkNumber parses the {n} of a chunk URL: decimal digits without
 // sign or leading zeros, below 2^31 (no export has more chunks). Whether
 // the manifest lists chunk n is the caller's question.
-func httpChunkNumber(s string) (int, bool) {
+func chunkNumber(s string) (int, bool) {
 	if s == "" || (len(s) > 1 && s[0] == '0') {
 		return 0, false
 	}
