@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -18,9 +17,11 @@ import (
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
+	"github.com/exportd/exportd/internal/natstest"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 	"github.com/exportd/exportd/runner"
+	"github.com/exportd/exportd/transport/progress"
 )
 
 // progressBenchDocs and progressBenchChunk are BenchmarkCheckpointCost's
@@ -51,17 +52,17 @@ func BenchmarkProgressCost(b *testing.B) {
 	db := devmongotest.Client(b, dbURI)
 	req := json.RawMessage(fmt.Sprintf(`{"database": "app", "collection": "tasks", "chunkRecords": %d}`, progressBenchChunk))
 
-	for _, progress := range []bool{false, true} {
-		b.Run(fmt.Sprintf("progress=%v", progress), func(b *testing.B) {
+	for _, publish := range []bool{false, true} {
+		b.Run(fmt.Sprintf("progress=%v", publish), func(b *testing.B) {
 			var (
 				pub    *progress.Publisher
 				sub    *nats.Subscription
 				subNC  *nats.Conn
 				events func(api.Event)
 			)
-			if progress {
-				srv := progressBenchServer(b)
-				subNC = progressBenchConn(b, srv)
+			if publish {
+				srv := natstest.Server(b)
+				subNC = natstest.Conn(b, srv)
 				var err error
 				if sub, err = subNC.SubscribeSync(api.ProgressSubject("", ">")); err != nil {
 					b.Fatal(err)
@@ -72,7 +73,7 @@ func BenchmarkProgressCost(b *testing.B) {
 				if err := subNC.Flush(); err != nil {
 					b.Fatal(err)
 				}
-				pub = progress.NewPublisher(progressBenchConn(b, srv), "", nil)
+				pub = progress.NewPublisher(natstest.Conn(b, srv), "", nil)
 				events = pub.Publish
 			}
 
@@ -152,7 +153,7 @@ func BenchmarkProgressCost(b *testing.B) {
 			}
 			b.ReportMetric(float64(records)/elapsed.Seconds(), "docs/s")
 			b.ReportMetric(float64(records)/cpu.Seconds(), "docs/cpu-s")
-			if !progress {
+			if !publish {
 				b.ReportMetric(0, "events/op")
 				return
 			}
@@ -250,31 +251,4 @@ func progressBenchCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// progressBenchServer starts an embedded NATS server on a random loopback
-// port, as the daemon does without --nats-url, and stops it when b ends.
-func progressBenchServer(b *testing.B) *server.Server {
-	b.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
-	if err != nil {
-		b.Fatalf("nats server: %v", err)
-	}
-	go s.Start()
-	b.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	if !s.ReadyForConnections(10 * time.Second) {
-		b.Fatal("nats server is not ready")
-	}
-	return s
-}
-
-// progressBenchConn connects to s and closes the connection when b ends.
-func progressBenchConn(b *testing.B, s *server.Server) *nats.Conn {
-	b.Helper()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		b.Fatalf("nats connect: %v", err)
-	}
-	b.Cleanup(nc.Close)
-	return nc
 }
