@@ -20,6 +20,7 @@ import (
 	"github.com/exportd/exportd/internal/loopback"
 	"github.com/exportd/exportd/request"
 	"github.com/exportd/exportd/runner"
+	"github.com/exportd/exportd/source"
 	"github.com/exportd/exportd/transport/httpapi"
 	"github.com/exportd/exportd/transport/natsapi"
 	"github.com/exportd/exportd/transport/progress"
@@ -46,7 +47,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	}
 	defer func() { err = errors.Join(err, store.Close()) }()
 
-	client, err := export.Connect(ctx, cfg.MongoURI, cfg.ServerSelectionTimeout)
+	client, err := source.Connect(ctx, cfg.MongoURI, cfg.ServerSelectionTimeout)
 	if err != nil {
 		return err
 	}

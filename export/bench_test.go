@@ -12,11 +12,11 @@ import (
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
-	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/format"
 	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
+	"github.com/exportd/exportd/source"
 )
 
 // BenchmarkResume measures what a resume costs before its first new record:
@@ -30,12 +30,12 @@ func BenchmarkResume(b *testing.B) {
 		b.Fatal(err)
 	}
 	coll := client.Database("app").Collection("tasks")
-	unstorable, err := export.Unstorable(context.Background(), client)
+	unstorable, err := source.Unstorable(context.Background(), client)
 	if err != nil {
 		b.Fatal(err)
 	}
 	// The sort keys of the record at each point, read in export order.
-	cur, err := pipeline.Find(context.Background(), coll, p, nil, nil)
+	cur, err := source.Find(context.Background(), coll, p, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func BenchmarkResume(b *testing.B) {
 			var first time.Duration
 			for b.Loop() {
 				start := time.Now()
-				cur, err := pipeline.Find(context.Background(), coll, p, keys[at-1], unstorable)
+				cur, err := source.Find(context.Background(), coll, p, keys[at-1], unstorable)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -93,7 +93,7 @@ func BenchmarkCheckpointCost(b *testing.B) {
 	for i := range docs {
 		docs[i] = devmongo.Task(int64(i))
 	}
-	p, err := request.Compile(&request.Request{Database: "app", Collection: "tasks"})
+	p, err := request.Compile(&request.Request{Database: "app", Collection: "tasks", ChunkRecords: 20_000})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -127,9 +127,7 @@ func BenchmarkCheckpointCost(b *testing.B) {
 					defer store.Close()
 				}
 				res, err := pipeline.Run(context.Background(), pipeline.Config{
-					Source: pipeline.NewSlice(docs), Encoder: enc, Compression: p.Compression,
-					ChunkRecords: 20_000, ChunkBytes: p.ChunkBytes, BatchSize: int(p.BatchSize),
-					Dir: dir, Ext: "ndjson.zst", SortKeys: p.SortKeys, Commit: commit,
+					Source: pipeline.NewSlice(docs), Plan: p, Encoder: enc, Dir: dir, Commit: commit,
 				})
 				if err != nil {
 					b.Fatal(err)

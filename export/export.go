@@ -20,6 +20,7 @@ import (
 	"github.com/exportd/exportd/format"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
+	"github.com/exportd/exportd/source"
 )
 
 // Env is what every export run shares: where state lives and how to reach
@@ -126,9 +127,9 @@ func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder,
 			return false, fmt.Errorf("%w: export %s last key: %v", checkpoint.ErrCorrupt, id, err)
 		}
 	}
-	var unstorable pipeline.TypeSet
+	var unstorable source.TypeSet
 	if last != nil {
-		if unstorable, err = Unstorable(ctx, env.Client); err != nil {
+		if unstorable, err = source.Unstorable(ctx, env.Client); err != nil {
 			return false, err
 		}
 	}
@@ -139,7 +140,7 @@ func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder,
 		}
 	} else {
 		coll := env.Client.Database(p.Database).Collection(p.Collection)
-		cur, err := pipeline.Find(ctx, coll, p, last, unstorable)
+		cur, err := source.Find(ctx, coll, p, last, unstorable)
 		if err != nil {
 			return false, fmt.Errorf("open cursor: %w", err)
 		}
@@ -155,21 +156,16 @@ func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder,
 	}
 	commits := 0
 	_, err = pipeline.Run(ctx, pipeline.Config{
-		Source:       src,
-		Encoder:      enc,
-		Compression:  p.Compression,
-		Level:        env.Level,
-		ChunkRecords: p.ChunkRecords,
-		ChunkBytes:   p.ChunkBytes,
-		BatchSize:    int(p.BatchSize),
-		Workers:      env.Workers,
-		Dir:          dir,
-		Ext:          request.Ext(p.Format, p.Compression),
-		SortKeys:     p.SortKeys,
-		Start:        pipeline.Position{Chunk: e.Chunks, Record: e.Records},
-		Hooks:        env.Hooks,
-		Stats:        stats,
-		Logger:       log,
+		Source:  src,
+		Plan:    p,
+		Encoder: enc,
+		Level:   env.Level,
+		Workers: env.Workers,
+		Dir:     dir,
+		Start:   pipeline.Position{Chunk: e.Chunks, Record: e.Records},
+		Hooks:   env.Hooks,
+		Stats:   stats,
+		Logger:  log,
 		Commit: func(_ context.Context, c api.Chunk, final bool) error {
 			// The chunk is durable; record it even if ctx is ending.
 			if err := env.Store.Commit(id, c, final, time.Now().UTC()); err != nil {

@@ -465,24 +465,6 @@ func TestDiskFullThenResume(t *testing.T) {
 	}
 }
 
-func TestUnreachableServerFailsFast(t *testing.T) {
-	start := time.Now()
-	_, err := export.Connect(context.Background(), "mongodb://127.0.0.1:1/?connect=direct", 500*time.Millisecond)
-	if err == nil || !strings.Contains(err.Error(), "cannot reach MongoDB at mongodb://127.0.0.1:1/") {
-		t.Fatalf("err = %v", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("took %s with a 500ms timeout", d)
-	}
-}
-
-func TestRedact(t *testing.T) {
-	got := export.Redact("mongodb://user:s3cret@db.example:27017/app?authSource=admin")
-	if strings.Contains(got, "s3cret") || !strings.Contains(got, "user:xxxxx@") {
-		t.Fatalf("Redact = %q", got)
-	}
-}
-
 func TestForeignDirRefused(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644)
@@ -510,17 +492,4 @@ func TestForeignDirRefused(t *testing.T) {
 		t.Fatalf("same request: resumed=%v err=%v", l != nil && l.Resumed, err)
 	}
 	l.Store.Close()
-}
-
-// devmongo counts by reading every document: no total is asked of it.
-func TestNoCostlyTotal(t *testing.T) {
-	_, client := database(t)
-	p, _ := request.Compile(&request.Request{Database: "app", Collection: "tasks"})
-	if n, ok, err := export.Total(context.Background(), client, p); err != nil || ok {
-		t.Fatalf("Total on FerretDB = %d, %v, %v; want no total", n, ok, err)
-	}
-	f, _ := request.Compile(&request.Request{Database: "app", Collection: "tasks", Filter: []byte(`{"status": "todo"}`)})
-	if _, ok, err := export.Total(context.Background(), client, f); err != nil || ok {
-		t.Fatalf("Total with a filter: %v, %v", ok, err)
-	}
 }

@@ -208,9 +208,7 @@ func BenchmarkPipeline(b *testing.B) {
 			var sealFrom time.Time
 			var sealing time.Duration
 			cfg := pipeline.Config{
-				Encoder: enc, Compression: p.Compression,
-				ChunkRecords: p.ChunkRecords, ChunkBytes: p.ChunkBytes, BatchSize: int(p.BatchSize),
-				Dir: dir, Ext: request.Ext(p.Format, p.Compression), SortKeys: p.SortKeys,
+				Plan: p, Encoder: enc, Dir: dir,
 				Hooks: chunker.Hooks{AfterWrite: func(string) { sealFrom = time.Now() }},
 				Commit: func(_ context.Context, c api.Chunk, _ bool) error {
 					sealing += time.Since(sealFrom)

@@ -107,6 +107,7 @@ func newFrame(c request.Compression, level int) (frame, int, error) {
 // compressor restores record order, cuts chunks and compresses them.
 type compressor struct {
 	cfg   *Config
+	ext   string // the chunk files' extension
 	frame frame
 	keys  *keyMaker
 	// bounds say where a chunk ends (chunker's rule).
@@ -122,13 +123,14 @@ type compressor struct {
 	produced int // chunks this run
 }
 
-func newCompressor(cfg *Config) (*compressor, error) {
-	f, burst, err := newFrame(cfg.Compression, cfg.Level)
+func newCompressor(cfg *Config, ext string) (*compressor, error) {
+	p := cfg.Plan
+	f, burst, err := newFrame(p.Compression, cfg.Level)
 	if err != nil {
 		return nil, err
 	}
-	c := &compressor{cfg: cfg, frame: f, keys: newKeyMaker(cfg.SortKeys), index: cfg.Start.Chunk,
-		bounds: chunker.Bounds{Records: cfg.ChunkRecords, Bytes: cfg.ChunkBytes}}
+	c := &compressor{cfg: cfg, ext: ext, frame: f, keys: newKeyMaker(p.SortKeys), index: cfg.Start.Chunk,
+		bounds: chunker.Bounds{Records: p.ChunkRecords, Bytes: p.ChunkBytes}}
 	if burst > 0 {
 		c.burst = make([]byte, 0, burst)
 	}
@@ -243,7 +245,7 @@ func (c *compressor) cut(j *job) error {
 // the format's header.
 func (c *compressor) begin() error {
 	c.open = true
-	c.cur = api.Chunk{Index: c.index, Name: chunker.Name(c.index, c.cfg.Ext)}
+	c.cur = api.Chunk{Index: c.index, Name: chunker.Name(c.index, c.ext)}
 	c.sink.chunk = c.index
 	c.frame.Reset(&c.sink)
 	if c.index == 0 {

@@ -11,23 +11,25 @@
 //
 // What the channels carry and who closes them:
 //
-//   - reader gathers up to BatchSize documents (or batchBytes bytes) into a
-//     rawBatch without copying them: they stay in the cursor's batch, which
-//     the batch keeps alive. It wraps the batch in a job, and puts the job
-//     on ordered first, then on work. It owns and closes both channels.
+//   - reader gathers up to the plan's BatchSize documents (or batchBytes
+//     bytes) into a rawBatch without copying them: they stay in the
+//     cursor's batch, which the batch keeps alive. It wraps the batch in a
+//     job, and puts the job on ordered first, then on work. It owns and
+//     closes both channels.
 //   - encoder workers take jobs from work, encode every record into the
 //     job's buffer, and close job.done. They own no channel.
 //   - compressor takes jobs from ordered in read order and waits for each
 //     job's done, so order is restored without a reorder buffer. It cuts the
-//     encoded stream into chunks (at the first of ChunkRecords or ChunkBytes,
-//     always on a record boundary), compresses each chunk as one zstd frame
-//     or gzip member, and sends the compressed bytes as parts to the writer;
-//     the last part of a chunk carries its description. When it has to
-//     wait for its input it compresses in bursts of a few MiB (zstdBurst,
-//     gzipBurst), so that its tables come back into the CPU cache once per
-//     burst rather than once per batch; when the next job is already
-//     waiting it compresses as it goes, so the encoders run meanwhile. It
-//     owns and closes parts, and returns each job's buffers to their pools.
+//     encoded stream into chunks (at the first of the plan's ChunkRecords
+//     or ChunkBytes, always on a record boundary: chunker.Bounds is the
+//     rule), compresses each chunk as one zstd frame or gzip member, and
+//     sends the compressed bytes as parts to the writer; the last part of a
+//     chunk carries its description. When it has to wait for its input it
+//     compresses in bursts of a few MiB (zstdBurst, gzipBurst), so that its
+//     tables come back into the CPU cache once per burst rather than once
+//     per batch; when the next job is already waiting it compresses as it
+//     goes, so the encoders run meanwhile. It owns and closes parts, and
+//     returns each job's buffers to their pools.
 //   - writer writes parts to the chunk's temporary file, seals it (sync,
 //     rename, directory sync) and only then calls Commit: what Commit
 //     records is durable.

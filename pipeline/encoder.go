@@ -3,6 +3,9 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/exportd/exportd/format"
 )
@@ -41,4 +44,27 @@ func (e *encoder) encode(j *job) {
 		}
 		j.encEnds = append(j.encEnds, len(j.enc))
 	}
+}
+
+// checkSortValues fails on a record whose sort value is an array or lies
+// under one: see ErrArraySortKey.
+func checkSortValues(doc bson.Raw, paths [][]string) error {
+	for _, p := range paths {
+		cur := doc
+		for i, seg := range p {
+			v, err := cur.LookupErr(seg)
+			if err != nil {
+				break
+			}
+			if v.Type == bson.TypeArray {
+				return fmt.Errorf("%w: %s", ErrArraySortKey, strings.Join(p[:i+1], "."))
+			}
+			d, ok := v.DocumentOK()
+			if !ok {
+				break
+			}
+			cur = d
+		}
+	}
+	return nil
 }

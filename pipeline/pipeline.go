@@ -21,26 +21,23 @@ import (
 type Config struct {
 	// Source yields the documents in export order.
 	Source Source
+	// Plan is the export's compiled request. The pipeline reads of it what
+	// the chunks depend on: Compression, ChunkRecords and ChunkBytes (the
+	// bounds of each chunk, in uncompressed bytes), BatchSize (how many
+	// documents an encoder job holds), SortKeys (the key recorded for each
+	// chunk's first and last record), and Format with Compression for the
+	// chunk files' extension.
+	Plan *request.Plan
 	// Encoder turns documents into output bytes.
 	Encoder *format.Encoder
-	// Compression and Level choose the chunk compressor; Level 0 is the
-	// compressor's default (zstd default, gzip 6).
-	Compression request.Compression
-	Level       int
-	// ChunkRecords and ChunkBytes bound each chunk (uncompressed bytes).
-	ChunkRecords int64
-	ChunkBytes   int64
-	// BatchSize is how many documents an encoder job holds.
-	BatchSize int
+	// Level is the compression level; 0 is the compressor's default (zstd
+	// default, gzip 6).
+	Level int
 	// Workers is the encoder pool's size: 0 means GOMAXPROCS, 1 means one
 	// encoder goroutine.
 	Workers int
-	// Dir receives the chunk files; Ext is their extension.
+	// Dir receives the chunk files.
 	Dir string
-	Ext string
-	// SortKeys define the key recorded for each chunk's first and last
-	// record.
-	SortKeys []request.SortKey
 	// Start is where this run begins: the next chunk's index and the
 	// export-wide index of the next record. Zero for a new export.
 	Start Position
@@ -104,10 +101,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	ordered := make(chan *job, workers)
 	parts := make(chan *part, partsBuffered)
 
-	r := &reader{src: cfg.Source, batchSize: cfg.BatchSize, next: cfg.Start.Record}
+	p := cfg.Plan
+	ext := request.Ext(p.Format, p.Compression)
+	r := &reader{src: cfg.Source, batchSize: int(p.BatchSize), next: cfg.Start.Record}
 	g.Go(func() error { return r.run(ctx, work, ordered) })
 	var sortPaths [][]string
-	for _, k := range cfg.SortKeys {
+	for _, k := range p.SortKeys {
 		if k.Path != "_id" {
 			sortPaths = append(sortPaths, strings.Split(k.Path, "."))
 		}
@@ -116,12 +115,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		e := &encoder{enc: cfg.Encoder, sortPaths: sortPaths}
 		g.Go(func() error { return e.run(ctx, work) })
 	}
-	c, err := newCompressor(&cfg)
+	c, err := newCompressor(&cfg, ext)
 	if err != nil {
 		return Result{}, err
 	}
 	g.Go(func() error { return c.run(ctx, ordered, parts) })
-	w := &writer{cfg: &cfg, log: log.With("stage", "writer")}
+	w := &writer{cfg: &cfg, ext: ext, log: log.With("stage", "writer")}
 	g.Go(func() error { return w.run(ctx, parts) })
 
 	err = g.Wait()
@@ -152,14 +151,18 @@ func (cfg *Config) check() error {
 	if cfg.Encoder == nil {
 		errs = append(errs, errors.New("no encoder"))
 	}
-	if cfg.ChunkRecords < 1 || cfg.ChunkBytes < 1 {
-		errs = append(errs, fmt.Errorf("chunk bounds %d records, %d bytes", cfg.ChunkRecords, cfg.ChunkBytes))
+	if p := cfg.Plan; p == nil {
+		errs = append(errs, errors.New("no plan"))
+	} else {
+		if p.ChunkRecords < 1 || p.ChunkBytes < 1 {
+			errs = append(errs, fmt.Errorf("chunk bounds %d records, %d bytes", p.ChunkRecords, p.ChunkBytes))
+		}
+		if p.BatchSize < 1 {
+			errs = append(errs, fmt.Errorf("batch size %d", p.BatchSize))
+		}
 	}
-	if cfg.BatchSize < 1 {
-		errs = append(errs, fmt.Errorf("batch size %d", cfg.BatchSize))
-	}
-	if cfg.Dir == "" || cfg.Ext == "" {
-		errs = append(errs, errors.New("no chunk directory or extension"))
+	if cfg.Dir == "" {
+		errs = append(errs, errors.New("no chunk directory"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)

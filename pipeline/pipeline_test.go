@@ -80,10 +80,7 @@ func runPipeline(t testing.TB, ctx context.Context, p *request.Plan, enc *format
 	t.Helper()
 	r := &run{dir: dir}
 	_, err := pipeline.Run(ctx, pipeline.Config{
-		Source: src, Encoder: enc, Compression: p.Compression,
-		ChunkRecords: p.ChunkRecords, ChunkBytes: p.ChunkBytes, BatchSize: int(p.BatchSize),
-		Workers: 3, Dir: dir, Ext: request.Ext(p.Format, p.Compression), SortKeys: p.SortKeys,
-		Start: start,
+		Source: src, Plan: p, Encoder: enc, Workers: 3, Dir: dir, Start: start,
 		Commit: func(_ context.Context, c api.Chunk, final bool) error {
 			r.chunks = append(r.chunks, c)
 			r.finals = append(r.finals, final)
@@ -326,11 +323,10 @@ func TestRunErrors(t *testing.T) {
 		}
 	})
 	t.Run("commit", func(t *testing.T) {
-		p := plan(t, request.Request{ChunkRecords: 100})
+		p := plan(t, request.Request{ChunkRecords: 100, ChunkBytes: 1 << 20, BatchSize: 10, Compression: request.Zstd})
 		enc, _ := format.New(p, format.Info{})
 		_, err := pipeline.Run(context.Background(), pipeline.Config{
-			Source: pipeline.NewSlice(docs), Encoder: enc, ChunkRecords: 100, ChunkBytes: 1 << 20, BatchSize: 10,
-			Dir: t.TempDir(), Ext: "ndjson.zst", Compression: request.Zstd,
+			Source: pipeline.NewSlice(docs), Plan: p, Encoder: enc, Dir: t.TempDir(),
 			Commit: func(_ context.Context, c api.Chunk, _ bool) error {
 				if c.Index == 2 {
 					return errors.New("disk on fire")
@@ -376,13 +372,4 @@ func TestEmptyExport(t *testing.T) {
 			}
 		})
 	}
-}
-
-func ExampleAfter() {
-	last, _ := bson.Marshal(bson.D{{Key: "priority", Value: "high"}, {Key: "_id", Value: int32(7)}})
-	cond, _ := pipeline.After([]request.SortKey{{Path: "priority", Desc: true}, {Path: "_id"}}, last, nil)
-	out, _ := bson.MarshalExtJSON(cond, false, false)
-	fmt.Println(string(out))
-	// Output:
-	// {"$or":[{"$and":[{"$or":[{"priority":{"$lt":"high"}},{"priority":{"$type":[-1,10,6,1,16,18,19]}},{"priority":{"$exists":false}}]}]},{"$and":[{"priority":{"$eq":"high"}},{"$or":[{"_id":{"$gt":7}},{"_id":{"$type":[2,14,3,4,5,7,8,9,17,11,12,13,15,127]}}]}]}]}
 }

@@ -9,7 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// Source yields raw documents in export order.
+// Source yields raw documents in export order: package source's Cursor
+// from MongoDB, or Slice from memory.
 type Source interface {
 	// Next returns the next document, or io.EOF itself (not wrapped) after
 	// the last one: a driver error that wraps io.EOF (a connection closed

@@ -14,6 +14,7 @@ import (
 // commits it.
 type writer struct {
 	cfg    *Config
+	ext    string // the chunk files' extension
 	log    *slog.Logger
 	file   *chunker.File
 	sealed []api.Chunk
@@ -39,7 +40,7 @@ func (w *writer) run(ctx context.Context, parts <-chan *part) (err error) {
 
 func (w *writer) write(ctx context.Context, p *part) error {
 	if w.file == nil {
-		f, err := chunker.Create(w.cfg.Dir, chunker.Name(p.chunk, w.cfg.Ext), w.cfg.Hooks)
+		f, err := chunker.Create(w.cfg.Dir, chunker.Name(p.chunk, w.ext), w.cfg.Hooks)
 		if err != nil {
 			return fmt.Errorf("write chunk %d: %w", p.chunk, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/pipeline"
+	"github.com/exportd/exportd/source"
 )
 
 // active is a running export: how to stop it, and when it has stopped
@@ -53,7 +54,7 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 	var totalMu sync.Mutex
 	if r.cfg.CountTotal {
 		go func() {
-			if n, ok, err := export.Total(jctx, r.cfg.Env.Client, &e.Plan); err == nil && ok {
+			if n, ok, err := source.Total(jctx, r.cfg.Env.Client, &e.Plan); err == nil && ok {
 				totalMu.Lock()
 				total = &n
 				totalMu.Unlock()

@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 import (
 	"context"
@@ -8,13 +8,16 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
 
-// Cursor is a Source over a MongoDB find cursor.
+// Cursor is a pipeline.Source over a MongoDB find cursor.
 type Cursor struct {
 	cur *mongo.Cursor
 }
+
+var _ pipeline.Source = (*Cursor)(nil)
 
 // Find opens the cursor of plan p on coll: its filter, projection and
 // sort (which always ends with _id, so the order is total), in batches of
@@ -52,8 +55,8 @@ func Find(ctx context.Context, coll *mongo.Collection, p *request.Plan, last bso
 
 // Next returns the next document, or io.EOF at the end. The driver reads
 // each batch of the cursor into a buffer of its own and a document is a
-// slice of it, so the document stays valid after later calls, as Source
-// requires (TestCursorDocumentsOutliveBatch checks this).
+// slice of it, so the document stays valid after later calls, as
+// pipeline.Source requires (TestCursorDocumentsOutliveBatch checks this).
 func (c *Cursor) Next(ctx context.Context) (bson.Raw, error) {
 	if c.cur.Next(ctx) {
 		return c.cur.Current, nil

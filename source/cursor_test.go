@@ -1,4 +1,4 @@
-package pipeline_test
+package source_test
 
 import (
 	"bytes"
@@ -9,14 +9,27 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
-	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
+	"github.com/exportd/exportd/source"
 )
 
-// The reader keeps documents without copying them (see Source): a document
-// the cursor returned must stay as it was after the cursor has fetched
-// later batches. The driver reads every batch into a buffer of its own;
-// this fails if a driver version starts to reuse one.
+func plan(t testing.TB, r request.Request) *request.Plan {
+	t.Helper()
+	if r.Database == "" {
+		r.Database, r.Collection = "app", "tasks"
+	}
+	p, err := request.Compile(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// The pipeline's reader keeps documents without copying them (see
+// pipeline.Source): a document the cursor returned must stay as it was
+// after the cursor has fetched later batches. The driver reads every batch
+// into a buffer of its own; this fails if a driver version starts to reuse
+// one.
 func TestCursorDocumentsOutliveBatch(t *testing.T) {
 	const n, batch = 300, 25
 	srv := devmongotest.Start(t)
@@ -27,7 +40,7 @@ func TestCursorDocumentsOutliveBatch(t *testing.T) {
 	read := func(keep func(bson.Raw) bson.Raw) []bson.Raw {
 		t.Helper()
 		ctx := context.Background()
-		cur, err := pipeline.Find(ctx, coll, p, nil, nil)
+		cur, err := source.Find(ctx, coll, p, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

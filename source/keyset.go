@@ -1,21 +1,14 @@
-package pipeline
+package source
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
-
-// ErrArraySortKey means a record's sort value is an array (or lies under
-// one). MongoDB orders such records by one of the array's elements, which
-// no keyset condition can follow, so an export sorted on it could not
-// resume exactly and is refused.
-var ErrArraySortKey = errors.New("sort value is an array")
 
 // bracket is MongoDB's order between BSON types: values of a lower bracket
 // sort first, and comparison operators ($gt, $lt) match only within the
@@ -68,15 +61,10 @@ const nullBracket = 1
 // TypeSet is a set of $type codes.
 type TypeSet map[int32]bool
 
-// FerretDBUnstorable are the BSON types that FerretDB refuses to store (and
-// whose $type codes it refuses to parse): minKey, maxKey, undefined,
-// dbPointer, JavaScript, symbol, JavaScript with scope and decimal128. No
-// record on such a server has them, so conditions can leave them out.
-var FerretDBUnstorable = TypeSet{-1: true, 127: true, 6: true, 12: true, 13: true, 14: true, 15: true, 19: true}
-
 // After is the condition that matches exactly the records that come after
-// the record whose sort key is last (a key document as keyMaker makes it,
-// with a missing field left out), in the order of keys. It is exact for
+// the record whose sort key is last (a key document as the pipeline records
+// it in a chunk's LastKey: the sort fields and _id, with a missing field
+// left out), in the order of keys. It is exact for
 // missing, null and mixed-type sort values, ascending or descending.
 // unstorable lists $type codes the server cannot hold, which the condition
 // leaves out (nil for MongoDB).
@@ -89,7 +77,7 @@ func After(keys []request.SortKey, last bson.Raw, unstorable TypeSet) (bson.D, e
 			v = bson.RawValue{Type: bson.TypeNull} // missing sorts as null
 		}
 		if v.Type == bson.TypeArray {
-			return nil, fmt.Errorf("%w: %s", ErrArraySortKey, k.Path)
+			return nil, fmt.Errorf("%w: %s", pipeline.ErrArraySortKey, k.Path)
 		}
 		term := append(bson.A{}, equal...)
 		term = append(term, after(k.Path, v, k.Desc, unstorable))
@@ -143,27 +131,4 @@ func after(path string, v bson.RawValue, desc bool, unstorable TypeSet) bson.D {
 		return bson.D{{Key: path, Value: bson.D{{Key: "$in", Value: bson.A{}}}}}
 	}
 	return bson.D{{Key: "$or", Value: terms}}
-}
-
-// checkSortValues fails on a record whose sort value is an array or lies
-// under one: see ErrArraySortKey.
-func checkSortValues(doc bson.Raw, paths [][]string) error {
-	for _, p := range paths {
-		cur := doc
-		for i, seg := range p {
-			v, err := cur.LookupErr(seg)
-			if err != nil {
-				break
-			}
-			if v.Type == bson.TypeArray {
-				return fmt.Errorf("%w: %s", ErrArraySortKey, strings.Join(p[:i+1], "."))
-			}
-			d, ok := v.DocumentOK()
-			if !ok {
-				break
-			}
-			cur = d
-		}
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package export
+package source
 
 import (
 	"context"
@@ -7,12 +7,10 @@ import (
 	"net/url"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
-	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
 
@@ -71,23 +69,4 @@ func Total(ctx context.Context, client *mongo.Client, p *request.Plan) (n int64,
 		return 0, false, err
 	}
 	return n, true, nil
-}
-
-func isFerretDB(ctx context.Context, client *mongo.Client) (bool, error) {
-	var info bson.M
-	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
-		return false, fmt.Errorf("buildInfo: %w", err)
-	}
-	_, ok := info["ferretdbVersion"]
-	return ok, nil
-}
-
-// Unstorable asks the server which BSON types it cannot store (see
-// pipeline.After): none for MongoDB, FerretDB's list for FerretDB.
-func Unstorable(ctx context.Context, client *mongo.Client) (pipeline.TypeSet, error) {
-	ferret, err := isFerretDB(ctx, client)
-	if err != nil || !ferret {
-		return nil, err
-	}
-	return pipeline.FerretDBUnstorable, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
+	"github.com/exportd/exportd/source"
 )
 
 // exportConfig is everything exportd export runs with.
@@ -174,7 +175,7 @@ func exportTo(ctx context.Context, cfg *exportConfig, reqJSON json.RawMessage, p
 		fmt.Fprintf(os.Stderr, "resuming export %s in %s after %d records in %d chunks\n", e.ID, cfg.Out, e.Records, e.Chunks)
 	}
 
-	client, err := export.Connect(ctx, cfg.URI, cfg.SelectTimeout)
+	client, err := source.Connect(ctx, cfg.URI, cfg.SelectTimeout)
 	if err != nil {
 		return err
 	}
@@ -184,7 +185,7 @@ func exportTo(ctx context.Context, cfg *exportConfig, reqJSON json.RawMessage, p
 	prog := newProgress(os.Stderr, stats, e.Records, cfg.Quiet)
 	if cfg.Count && !cfg.Quiet {
 		go func() {
-			if n, ok, err := export.Total(ctx, client, plan); err == nil && ok {
+			if n, ok, err := source.Total(ctx, client, plan); err == nil && ok {
 				prog.setTotal(n)
 			}
 		}()
