@@ -13,18 +13,6 @@ import (
 	"github.com/exportd/exportd/source"
 )
 
-func plan(t testing.TB, r request.Request) *request.Plan {
-	t.Helper()
-	if r.Database == "" {
-		r.Database, r.Collection = "app", "tasks"
-	}
-	p, err := request.Compile(&r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // The pipeline's reader keeps documents without copying them (see
 // pipeline.Source): a document the cursor returned must stay as it was
 // after the cursor has fetched later batches. The driver reads every batch
@@ -35,7 +23,10 @@ func TestCursorDocumentsOutliveBatch(t *testing.T) {
 	srv := devmongotest.Start(t)
 	devmongotest.SeedTasks(t, srv.URI(), "app", "tasks", n)
 	coll := devmongotest.Client(t, srv.URI()).Database("app").Collection("tasks")
-	p := plan(t, request.Request{BatchSize: batch})
+	p, err := request.Compile(&request.Request{Database: "app", Collection: "tasks", BatchSize: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	read := func(keep func(bson.Raw) bson.Raw) []bson.Raw {
 		t.Helper()
