@@ -186,11 +186,9 @@ func ConfigFromEnv(rawURL string) (Config, error) {
 func parseEndpoint(raw string) (host string, insecure bool, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL, which may hold a password
-		}
-		return "", false, fmt.Errorf("%w: endpoint is not a URL: %v", ErrBadURL, err)
+		// Neither the URL nor url.Parse's reason: both can hold a piece of
+		// a password (a "/" in it cuts the user part short).
+		return "", false, fmt.Errorf("%w: endpoint is not a URL of the form http(s)://host[:port]", ErrBadURL)
 	}
 	shown := u.Redacted()
 	switch {

@@ -34,7 +34,8 @@ func ParseURL(raw string) (bucket, prefix string, err error) {
 		return "", "", fmt.Errorf("%w: %q has no bucket, want s3://bucket/prefix", ErrBadURL, raw)
 	}
 	if strings.ContainsAny(bucket, "?#@:") {
-		return "", "", fmt.Errorf("%w: %q: an s3:// URL has no port, user, query or fragment", ErrBadURL, raw)
+		// Not echoed: a user part may hold a secret.
+		return "", "", fmt.Errorf("%w: an s3:// URL has no port, user, query or fragment before its path", ErrBadURL)
 	}
 	if err := checkBucket(bucket); err != nil {
 		return "", "", fmt.Errorf("%w: %w", ErrBadURL, err)

@@ -188,10 +188,7 @@ func (s *Server) waitListening(port int) error {
 
 // makeBucket creates s.Bucket through the S3 API.
 func (s *Server) makeBucket(ctx context.Context) error {
-	c, err := minio.New(s.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Region: s.Region,
-	})
+	c, err := s.client()
 	if err != nil {
 		return err
 	}
@@ -199,6 +196,24 @@ func (s *Server) makeBucket(ctx context.Context) error {
 		return fmt.Errorf("make bucket %s: %w", s.Bucket, err)
 	}
 	return nil
+}
+
+// Client is a minio-go client of the server's root account, for a test
+// that looks under objstore (multipart uploads left, raw objects).
+func (s *Server) Client(tb testing.TB) *minio.Client {
+	tb.Helper()
+	c, err := s.client()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func (s *Server) client() (*minio.Client, error) {
+	return minio.New(s.Endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
+		Region: s.Region,
+	})
 }
 
 // Config is an objstore.Config for s.Bucket under prefix (may be "").
