@@ -147,7 +147,8 @@ func redact(secret string) string {
 // AWS_DEFAULT_REGION, and the credentials from AWS_ACCESS_KEY_ID,
 // AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN or else from the shared
 // credentials file (AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials,
-// profile AWS_PROFILE or "default"). It fails when neither has a key.
+// profile AWS_PROFILE or "default"; a credential_process there is run, as
+// the AWS CLI runs it). It fails when neither has a key.
 func ConfigFromEnv(rawURL string) (Config, error) {
 	bucket, prefix, err := ParseURL(rawURL)
 	if err != nil {

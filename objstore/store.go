@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -187,7 +188,11 @@ func classify(err error) error {
 	}
 	var er minio.ErrorResponse
 	if !errors.As(err, &er) {
-		return ErrUnreachable // no S3 answer: the request never got one
+		var ne net.Error
+		if errors.As(err, &ne) {
+			return ErrUnreachable // no S3 answer: the request never got one
+		}
+		return nil
 	}
 	switch er.Code {
 	case minio.NoSuchKey, "NotFound":
