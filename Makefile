@@ -13,11 +13,13 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/exportd ./cmd/exportctl ./cmd/devmongo
 
-# The command-line tools the tests compare our output with.
+# The command-line tools the tests compare our output with, and the
+# S3-compatible server (versitygw) the object-store tests run against.
 tools:
 	@command -v zstd >/dev/null && command -v gzip >/dev/null || { \
 	  echo "installing zstd and gzip (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zstd gzip >/dev/null; }
+	@bash scripts/install-versitygw.sh >/dev/null
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
