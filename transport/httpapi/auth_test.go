@@ -114,8 +114,8 @@ func TestAuth(t *testing.T) {
 		// Routing comes first: what is not a route is no secret.
 		{"unknown route", "/admin", nil, 404},
 	})
-	if resp := fx.do(t, "POST", "/exports"); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("POST /exports without credential: %d, want 405", resp.StatusCode)
+	if resp := fx.do(t, "POST", "/exports"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("POST /exports without credential: %d, want 401", resp.StatusCode)
 	}
 }
 

@@ -413,12 +413,21 @@ func TestEmptyExport(t *testing.T) {
 func TestMethods(t *testing.T) {
 	fx := newFixture(t, nil)
 	e := fx.add(t, api.StateCompleted, request.NDJSON, request.Zstd, zstdChunks(t, 1, 10))
-	for _, method := range []string{"POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
-		for _, path := range []string{"/exports", "/exports/" + e.m.ID, "/exports/" + e.m.ID + "/data", "/exports/" + e.m.ID + "/chunks/0", "/healthz", "/metrics"} {
+	exp := "/exports/" + e.m.ID
+	for path, allow := range map[string]string{
+		"/exports": "GET, HEAD, POST", exp: "GET, HEAD, DELETE",
+		exp + "/data": "GET, HEAD", exp + "/chunks/0": "GET, HEAD", exp + "/links": "GET, HEAD", exp + "/events": "GET, HEAD",
+		"/events": "GET, HEAD", "/healthz": "GET, HEAD", "/metrics": "GET, HEAD",
+		exp + "/cancel": "POST", exp + "/resume": "POST",
+	} {
+		for _, method := range []string{"GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"} {
+			if strings.Contains(allow, method) {
+				continue
+			}
 			resp := fx.do(t, method, path)
 			wantError(t, resp, http.StatusMethodNotAllowed)
-			if allow := resp.Header.Get("Allow"); allow != "GET, HEAD" {
-				t.Errorf("%s %s: Allow %q", method, path, allow)
+			if got := resp.Header.Get("Allow"); got != allow {
+				t.Errorf("%s %s: Allow %q, want %q", method, path, got, allow)
 			}
 		}
 	}

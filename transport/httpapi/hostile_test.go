@@ -129,8 +129,10 @@ func TestHostile(t *testing.T) {
 		{name: "unknown export", raw: get("GET", "/exports/"+strings.Repeat("a", 26)), status: 404, json: true},
 		{name: "id of 10 KB", raw: get("GET", "/exports/"+strings.Repeat("a", 10_000)+"/data"), status: 400, json: true},
 		{name: "lower-case method", raw: get("get", "/exports"), status: 405, json: true},
-		{name: "DELETE", raw: get("DELETE", exp), status: 405, json: true},
-		{name: "POST with a body", raw: get("POST", "/exports", "Content-Length: 5\r\n") + "hello", status: 405, json: true},
+		{name: "PUT", raw: get("PUT", exp), status: 405, json: true},
+		{name: "POST with a body not JSON", raw: get("POST", "/exports", "Content-Length: 5\r\n") + "hello", status: 415, json: true},
+		{name: "DELETE with a body not JSON", raw: get("DELETE", exp, "Content-Length: 5\r\n") + "hello", status: 415, json: true},
+		{name: "POST of 2 MiB", raw: get("POST", "/exports", "Content-Type: application/json\r\nContent-Length: 2097152\r\n") + big(2<<20), status: 413, json: true},
 
 		// Chunk numbers.
 		{name: "chunk -1", raw: get("GET", exp+"/chunks/-1"), status: 400, json: true},

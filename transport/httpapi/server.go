@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
+	"github.com/exportd/exportd/request"
 )
 
 // DefaultTokenTTL is how long a signed download URL stays valid when
@@ -73,6 +76,24 @@ type Config struct {
 	// Registry is where the metrics are registered; nil means a new
 	// registry that also holds the Go and process collectors.
 	Registry *prometheus.Registry
+	// Events is the progress events that GET /events and
+	// /exports/{id}/events replay and follow (MemoryLog.FollowNATS feeds
+	// one from NATS); nil means an empty log, so that the streams give the
+	// exports' state and nothing more.
+	Events EventLog
+	// MaxEventStreams bounds the event streams open at once (0:
+	// DefaultMaxEventStreams); one more is answered 503.
+	MaxEventStreams int
+	// Prefix is the NATS subject prefix, for the progressSubject of
+	// POST /exports's reply; empty means api.DefaultPrefix.
+	Prefix string
+	// PublicURL is how clients reach the server, for the URLs in replies;
+	// empty means the scheme and Host of each request.
+	PublicURL string
+	// Console, when not nil, serves GET / and GET /console/… (the web
+	// console's page and assets), without a credential: the page holds no
+	// data, it asks for the API token.
+	Console http.Handler
 }
 
 // Server is the daemon's HTTP server: the export list and manifests, chunk
@@ -88,6 +109,15 @@ type Server struct {
 	registry      *prometheus.Registry
 	metrics       *Metrics
 	mux           *http.ServeMux
+	events        EventLog
+	prefix        string
+	publicURL     string
+	console       http.Handler
+	crossOrigin   *http.CrossOriginProtection
+	streams       chan struct{} // one element per open event stream
+	heartbeat     time.Duration
+	shutdown      chan struct{} // closed when an http.Server of HTTPServer shuts down
+	shutdownOnce  sync.Once
 }
 
 // New checks cfg, registers the metrics and builds the routes.
@@ -101,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.APIToken != "" && len(cfg.APIToken) < minSecretLen {
 		return nil, fmt.Errorf("http: API token must be at least %d bytes, got %d", minSecretLen, len(cfg.APIToken))
 	}
+	if cfg.MaxEventStreams < 0 {
+		return nil, fmt.Errorf("http: max event streams must not be negative, got %d", cfg.MaxEventStreams)
+	}
 	if cfg.TokenTTL < 0 {
 		return nil, fmt.Errorf("http: token TTL must not be negative, got %s", cfg.TokenTTL)
 	}
@@ -112,6 +145,17 @@ func New(cfg Config) (*Server, error) {
 		tokenTTL:      cfg.TokenTTL,
 		logger:        cfg.Logger,
 		registry:      cfg.Registry,
+		events:        cfg.Events,
+		prefix:        cfg.Prefix,
+		publicURL:     strings.TrimSuffix(cfg.PublicURL, "/"),
+		console:       cfg.Console,
+		crossOrigin:   http.NewCrossOriginProtection(),
+		streams:       make(chan struct{}, cmp.Or(cfg.MaxEventStreams, DefaultMaxEventStreams)),
+		heartbeat:     heartbeatInterval,
+		shutdown:      make(chan struct{}),
+	}
+	if h.events == nil {
+		h.events = NewMemoryLog(0, 0)
 	}
 	if h.tokenTTL == 0 {
 		h.tokenTTL = DefaultTokenTTL // long enough to start a large download, short enough that a leaked URL dies soon
@@ -147,15 +191,18 @@ func (h *Server) Handler() http.Handler { return h.mux }
 // What net/http itself logs (trouble with a connection, a handler's
 // misuse of the ResponseWriter) goes to the logger at debug level, a
 // handler's panic, which net/http recovers, at error level. The caller
-// sets Addr or calls Serve.
+// sets Addr or calls Serve. Its Shutdown ends the event streams, which
+// would otherwise keep it waiting.
 func (h *Server) HTTPServer() *http.Server {
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           h.mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          log.New(serverLog{h.logger}, "", 0),
 	}
+	srv.RegisterOnShutdown(func() { h.shutdownOnce.Do(func() { close(h.shutdown) }) })
+	return srv
 }
 
 // serverLog is the io.Writer behind http.Server.ErrorLog: one line per
@@ -181,6 +228,17 @@ func (h *Server) routes() *http.ServeMux {
 	mux.Handle("GET /exports/{id}", h.guard(h.serveManifest))
 	mux.Handle("GET /exports/{id}/chunks/{n}", h.guard(h.serveChunk))
 	mux.Handle("GET /exports/{id}/data", h.guard(h.serveData))
+	mux.Handle("GET /exports/{id}/links", h.guard(h.serveLinks))
+	mux.Handle("GET /exports/{id}/events", h.guard(h.serveExportEvents))
+	mux.Handle("GET /events", h.guard(h.serveEvents))
+	mux.Handle("POST /exports", h.control(h.serveStart))
+	mux.Handle("POST /exports/{id}/cancel", h.control(h.serveCancel))
+	mux.Handle("POST /exports/{id}/resume", h.control(h.serveResume))
+	mux.Handle("DELETE /exports/{id}", h.control(h.serveDelete))
+	if h.console != nil {
+		mux.Handle("GET /{$}", h.console)
+		mux.Handle("GET /console/", h.console)
+	}
 	mux.HandleFunc("GET /healthz", h.serveHealth)
 	mux.HandleFunc("/", h.serveNoRoute)
 	metrics := promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{
@@ -230,21 +288,36 @@ func (h *Server) serveManifest(w http.ResponseWriter, r *http.Request) {
 		h.writeErr(w, r, err)
 		return
 	}
-	if m.Chunks == nil {
-		m.Chunks = []api.Chunk{}
+	h.writeManifest(w, r, m)
+}
+
+// writeManifest answers m, with "chunks": [] rather than null.
+func (h *Server) writeManifest(w http.ResponseWriter, r *http.Request, m *api.Manifest) {
+	out := *m // the runner's manifest stays as it is
+	if out.Chunks == nil {
+		out.Chunks = []api.Chunk{}
 	}
-	h.writeJSON(w, r, http.StatusOK, m)
+	h.writeJSON(w, r, http.StatusOK, &out)
 }
 
 // serveNoRoute answers what no route takes, with the JSON error body: 405
-// (and Allow) for a method that a GET route's path does not take, else
-// 404. Neither needs a credential: the routes are no secret.
+// (and Allow) for a method that the path's routes do not take, else 404.
+// Neither needs a credential: the routes are no secret.
 func (h *Server) serveNoRoute(w http.ResponseWriter, r *http.Request) {
-	get := *r
-	get.Method = http.MethodGet
-	if _, pattern := h.mux.Handler(&get); pattern != "/" { // a GET route takes the path
-		w.Header().Set("Allow", "GET, HEAD")
-		h.writeError(w, r, http.StatusMethodNotAllowed, "method not allowed: the route answers GET and HEAD")
+	var allow []string
+	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := *r
+		probe.Method = method
+		if _, pattern := h.mux.Handler(&probe); pattern != "/" { // a route takes the path
+			allow = append(allow, method)
+			if method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		h.writeError(w, r, http.StatusMethodNotAllowed, "method not allowed: the route answers "+strings.Join(allow, ", "))
 		return
 	}
 	h.writeError(w, r, http.StatusNotFound, "no such route")
@@ -265,10 +338,32 @@ func (h *Server) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-// writeErr turns err into a status: the api sentinels keep their
-// meaning, anything else is a server error that is logged and not shown.
+// The most of an error's message and field that a reply carries, as over
+// NATS.
+const (
+	maxMessage = 1024
+	maxField   = 256
+)
+
+// writeErr turns err into a status: a bad request is 400 with the field
+// it names, the api sentinels keep their meaning, anything else is a
+// server error that is logged and not shown.
 func (h *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var fe *request.FieldError
 	switch {
+	case errors.As(err, &fe):
+		status := http.StatusBadRequest
+		if errors.Is(err, api.ErrForbidden) { // the request's own namespace
+			status = http.StatusForbidden
+		}
+		h.writeJSON(w, r, status, api.ErrorBody{Error: api.ErrorDetail{
+			Code: status, Message: api.Clip(fe.Error(), maxMessage), Field: api.Clip(fe.Field, maxField),
+		}})
+	case errors.Is(err, request.ErrInvalid):
+		h.writeError(w, r, http.StatusBadRequest, api.Clip(err.Error(), maxMessage))
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The client went away, or Start took too long: try again.
+		h.writeError(w, r, http.StatusServiceUnavailable, "exportd is busy or stopping: "+err.Error())
 	case errors.Is(err, api.ErrNotFound):
 		h.writeError(w, r, http.StatusNotFound, "unknown export")
 	case errors.Is(err, api.ErrForbidden):
