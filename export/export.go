@@ -66,27 +66,26 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 	if err != nil {
 		return err
 	}
+	rec := Record{Store: env.Store, ID: id, Dir: dir, AfterCommit: env.AfterCommit}
 	if e.State == api.StateCompleted {
-		return writeManifest(env.Store, id, dir)
+		_, err := rec.Save()
+		return err
 	}
 	if err := Recover(env.Store, id, dir, log); err != nil {
 		return err
 	}
-	if err := env.Store.SetState(id, api.StateRunning, "", time.Now().UTC()); err != nil {
-		return err
-	}
-	if err := writeManifest(env.Store, id, dir); err != nil {
+	if _, err := rec.SetState(api.StateRunning, "", time.Now().UTC()); err != nil {
 		return err
 	}
 	enc, err := format.New(&e.Plan, format.Info{GeneratedAt: e.CreatedAt})
 	if err != nil {
-		return fail(env, id, dir, err)
+		return fail(rec, err)
 	}
 
 	failures := 0
 	backoff := env.Backoff
 	for {
-		progressed, err := attempt(ctx, env, id, dir, enc, stats, log)
+		progressed, err := attempt(ctx, env, rec, enc, stats, log)
 		if err == nil {
 			return nil
 		}
@@ -98,10 +97,10 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 		}
 		failures++
 		if !Retryable(err) {
-			return fail(env, id, dir, err)
+			return fail(rec, err)
 		}
 		if failures > env.Retries {
-			return fail(env, id, dir, fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, failures, err))
+			return fail(rec, fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, failures, err))
 		}
 		log.Warn("export interrupted, retrying", "attempt", failures, "wait", backoff, "err", err)
 		select {
@@ -115,7 +114,8 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 
 // attempt runs the pipeline once from the checkpoint. progressed says
 // whether it recorded any chunk.
-func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder, stats *pipeline.Stats, log *slog.Logger) (progressed bool, err error) {
+func attempt(ctx context.Context, env *Env, rec Record, enc *format.Encoder, stats *pipeline.Stats, log *slog.Logger) (progressed bool, err error) {
+	id := rec.ID
 	e, err := env.Store.Get(id)
 	if err != nil {
 		return false, err
@@ -161,24 +161,21 @@ func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder,
 		Encoder: enc,
 		Level:   env.Level,
 		Workers: env.Workers,
-		Dir:     dir,
+		Dir:     rec.Dir,
 		Start:   pipeline.Position{Chunk: e.Chunks, Record: e.Records},
 		Hooks:   env.Hooks,
 		Stats:   stats,
 		Logger:  log,
 		Commit: func(_ context.Context, c api.Chunk, final bool) error {
 			// The chunk is durable; record it even if ctx is ending.
-			if err := env.Store.Commit(id, c, final, time.Now().UTC()); err != nil {
+			if err := rec.Commit(c, final, time.Now().UTC()); err != nil {
 				return err
 			}
 			commits++
-			if env.AfterCommit != nil {
-				env.AfterCommit(c)
-			}
 			if env.OnChunk != nil {
 				env.OnChunk(c)
 			}
-			return writeManifest(env.Store, id, dir)
+			return nil
 		},
 	})
 	if err != nil {
@@ -186,39 +183,20 @@ func attempt(ctx context.Context, env *Env, id, dir string, enc *format.Encoder,
 	}
 	// The pipeline ended without a final chunk when the last record
 	// closed a chunk and the format has no footer.
-	if err := env.Store.SetState(id, api.StateCompleted, "", time.Now().UTC()); err != nil && !errors.Is(err, checkpoint.ErrState) {
+	if _, err := rec.SetState(api.StateCompleted, "", time.Now().UTC()); err != nil && !errors.Is(err, checkpoint.ErrState) {
 		return commits > 0, err
 	}
-	return commits > 0, writeManifest(env.Store, id, dir)
+	return commits > 0, nil
 }
 
 // fail records err as the export's failure and returns it.
-func fail(env *Env, id, dir string, err error) error {
+func fail(rec Record, err error) error {
 	msg := err.Error()
 	if errors.Is(err, syscall.ENOSPC) {
 		msg += " (free some space, then resume the export)"
 	}
-	if serr := env.Store.SetState(id, api.StateFailed, msg, time.Now().UTC()); serr != nil {
-		return errors.Join(err, serr)
-	}
-	return errors.Join(err, writeManifest(env.Store, id, dir))
-}
-
-// SaveManifest rewrites dir's manifest.json from export id's record in s,
-// and returns the manifest: the one way the manifest file is written,
-// after a commit, a change of state or a failure, by this package and the
-// daemon's runner alike.
-func SaveManifest(s *checkpoint.Store, id, dir string) (*api.Manifest, error) {
-	m, err := s.Manifest(id)
-	if err != nil {
-		return nil, err
-	}
-	return m, chunker.WriteManifest(dir, m)
-}
-
-func writeManifest(s *checkpoint.Store, id, dir string) error {
-	_, err := SaveManifest(s, id, dir)
-	return err
+	_, serr := rec.SetState(api.StateFailed, msg, time.Now().UTC())
+	return errors.Join(err, serr)
 }
 
 // Recover makes dir agree with the checkpoint of export id: temporary

@@ -71,7 +71,7 @@ func openLocal(store *checkpoint.Store, dir string, req json.RawMessage, plan *r
 		if _, _, err := store.Create(e); err != nil {
 			return nil, err
 		}
-		if err := writeManifest(store, e.ID, dir); err != nil {
+		if _, err := (Record{Store: store, ID: e.ID, Dir: dir}).Save(); err != nil {
 			return nil, err
 		}
 		return &Local{Dir: dir, Store: store, ID: e.ID}, nil
@@ -104,12 +104,9 @@ func samePlan(a, b *request.Plan) (bool, error) {
 // Interrupted records that a foreground export stopped on a signal; the
 // same command resumes it.
 func (l *Local) Interrupted(cause error) error {
-	err := l.Store.SetState(l.ID, api.StateCancelled, "interrupted: "+cause.Error(), time.Now().UTC())
+	_, err := (Record{Store: l.Store, ID: l.ID, Dir: l.Dir}).SetState(api.StateCancelled, "interrupted: "+cause.Error(), time.Now().UTC())
 	if errors.Is(err, checkpoint.ErrState) {
 		return nil // it completed first
 	}
-	if err != nil {
-		return err
-	}
-	return writeManifest(l.Store, l.ID, l.Dir)
+	return err
 }

@@ -133,7 +133,7 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 		r.metrics.finished(api.StateCompleted)
 		log.Info("export completed", "records", base.records+stats.Sealed.Load(), "took", time.Since(begin))
 	case errors.Is(context.Cause(jctx), errCancelled):
-		if err := r.finish(id, api.StateCancelled, "cancelled"); err != nil && !errors.Is(err, api.ErrState) {
+		if _, err := r.finish(id, api.StateCancelled, "cancelled"); err != nil && !errors.Is(err, api.ErrState) {
 			log.Error("record cancel", "err", err)
 		}
 		r.emit(event(api.EventCancelled))

@@ -250,9 +250,9 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*api.Manifest, e
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, errors.Join(err, r.store.Delete(e.ID))
 	}
-	m, err := r.writeManifest(e.ID)
+	m, err := r.record(e.ID).Save()
 	if err != nil {
-		return nil, err
+		return nil, mapErr(err)
 	}
 	r.emit(api.Event{Event: api.EventQueued, ExportID: e.ID})
 	r.enqueue(e.ID)
@@ -302,11 +302,15 @@ func (r *Runner) allowedExport(e *checkpoint.Export) error {
 
 // Status returns the manifest of export id.
 func (r *Runner) Status(id string) (*api.Manifest, error) {
-	if _, err := r.get(id); err != nil {
+	e, err := r.get(id)
+	if err != nil {
 		return nil, err
 	}
-	m, err := r.store.Manifest(id)
-	return m, mapErr(err)
+	chunks, err := r.store.Chunks(id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return e.Manifest(chunks), nil
 }
 
 // List returns the exports, oldest first, those in state when not empty.
@@ -343,11 +347,12 @@ func (r *Runner) Cancel(id string) (*api.Manifest, error) {
 	}
 	r.mu.Unlock()
 	if !running {
-		if err := r.finish(id, api.StateCancelled, "cancelled"); err != nil {
+		m, err := r.finish(id, api.StateCancelled, "cancelled")
+		if err != nil {
 			return nil, err
 		}
 		r.emit(api.Event{Event: api.EventCancelled, ExportID: id})
-		return r.Status(id)
+		return m, nil
 	}
 	// The worker records the cancel once the export has stopped.
 	select {
@@ -366,15 +371,13 @@ func (r *Runner) Resume(id string) (*api.Manifest, error) {
 	if e.State != api.StateFailed && e.State != api.StateCancelled {
 		return nil, fmt.Errorf("%w: export %s is %s; only failed or cancelled exports resume", api.ErrState, id, e.State)
 	}
-	if err := r.store.SetState(id, api.StateQueued, "", time.Now().UTC()); err != nil {
+	m, err := r.record(id).SetState(api.StateQueued, "", time.Now().UTC())
+	if err != nil {
 		return nil, mapErr(err)
-	}
-	if _, err := r.writeManifest(id); err != nil {
-		return nil, err
 	}
 	r.emit(api.Event{Event: api.EventQueued, ExportID: id})
 	r.enqueue(id)
-	return r.Status(id)
+	return m, nil
 }
 
 // Delete removes an export and its files, cancelling it first if needed.
@@ -437,18 +440,16 @@ func (r *Runner) expire(now time.Time) {
 	}
 }
 
-func (r *Runner) finish(id string, state api.State, msg string) error {
-	if err := r.store.SetState(id, state, msg, time.Now().UTC()); err != nil {
-		return mapErr(err)
-	}
-	_, err := r.writeManifest(id)
-	return err
+// finish moves export id to a final state.
+func (r *Runner) finish(id string, state api.State, msg string) (*api.Manifest, error) {
+	m, err := r.record(id).SetState(state, msg, time.Now().UTC())
+	return m, mapErr(err)
 }
 
-func (r *Runner) writeManifest(id string) (*api.Manifest, error) {
+// record is export id's record and manifest, for changing them.
+func (r *Runner) record(id string) export.Record {
 	dir, _ := r.Dir(id)
-	m, err := export.SaveManifest(r.store, id, dir)
-	return m, mapErr(err)
+	return export.Record{Store: r.store, ID: id, Dir: dir}
 }
 
 // mapErr gives the store's errors the service's meaning: its ErrNotFound
