@@ -64,6 +64,9 @@ type Config struct {
 	// PublicMetrics leaves /metrics open when a download secret closes
 	// every other route, for a scraper that sends no token.
 	PublicMetrics bool `yaml:"publicMetrics"`
+	// MaxEventStreams bounds the HTTP event streams (/events,
+	// /exports/{id}/events) open at once; one more gets 503.
+	MaxEventStreams int `yaml:"maxEventStreams"`
 	// CountTotal asks MongoDB for a total for progress events when it is
 	// cheap (an unfiltered export's estimated count).
 	CountTotal bool `yaml:"countTotal"`
@@ -109,6 +112,7 @@ func Default() Config {
 		Retention:              7 * 24 * time.Hour, // a week to download
 		ShutdownGrace:          30 * time.Second,
 		TokenTTL:               time.Hour,
+		MaxEventStreams:        100, // a console tab holds one; each costs a goroutine and a little memory
 		CountTotal:             true,
 		LogLevel:               "info",
 	}
@@ -179,8 +183,8 @@ func (c *Config) Validate() error {
 	if c.QueueSize < 0 {
 		errs = append(errs, fmt.Errorf("queueSize: must not be negative, got %d", c.QueueSize))
 	}
-	if c.Retries < 0 || c.Workers < 0 {
-		errs = append(errs, errors.New("retries, workers: must not be negative"))
+	if c.Retries < 0 || c.Workers < 0 || c.MaxEventStreams < 0 {
+		errs = append(errs, errors.New("retries, workers, maxEventStreams: must not be negative"))
 	}
 	for _, ns := range c.Allow {
 		if d, coll, ok := strings.Cut(ns, "."); !ok || d == "" || coll == "" {

@@ -24,6 +24,7 @@ import (
 	"github.com/exportd/exportd/transport/httpapi"
 	"github.com/exportd/exportd/transport/natsapi"
 	"github.com/exportd/exportd/transport/progress"
+	"github.com/exportd/exportd/web"
 )
 
 // Version is reported by the NATS service.
@@ -68,6 +69,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 		return err
 	}
 	defer nc.Close()
+	events := httpapi.NewMemoryLog(0, 0) // what the HTTP event streams replay: the progress subjects, as NATS subscribers see them
+	sub, err := events.FollowNATS(nc, cfg.NATS.Prefix)
+	if err != nil {
+		return fmt.Errorf("subscribe to progress events: %w", err)
+	}
+	defer sub.Unsubscribe()
 
 	pub := progress.NewPublisher(nc, cfg.NATS.Prefix, log.With("component", "progress"))
 	defer func() {
@@ -96,6 +103,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	h, err := httpapi.New(httpapi.Config{
 		Exports: run, Secret: secret, TokenTTL: cfg.TokenTTL, APIToken: cfg.APIToken, PublicMetrics: cfg.PublicMetrics,
 		Logger: log.With("component", "http"),
+		Events: events, MaxEventStreams: cfg.MaxEventStreams, Prefix: cfg.NATS.Prefix, PublicURL: cfg.PublicURL, Console: web.Handler(),
 	})
 	if err != nil {
 		return err
