@@ -69,16 +69,48 @@ func (e *testExports) Dir(id string) (string, error) {
 	return dir, nil
 }
 
-func (e *testExports) Start(context.Context, json.RawMessage) (*api.Manifest, error) {
-	return nil, errors.ErrUnsupported
+// Start checks the request as the runner does and answers a queued
+// export that it does not store.
+func (e *testExports) Start(_ context.Context, raw json.RawMessage) (*api.Manifest, error) {
+	r, err := request.Decode(raw)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := request.Resolve(r, nil); err != nil {
+		return nil, err
+	}
+	return &api.Manifest{ID: checkpoint.NewID(), State: api.StateQueued}, nil
 }
-func (e *testExports) Cancel(string) (*api.Manifest, error) {
-	return nil, errors.ErrUnsupported
+
+// Cancel, Resume and Delete change the export's manifest or directory
+// as the runner does.
+func (e *testExports) Cancel(id string) (*api.Manifest, error) {
+	return e.setState(id, api.StateCancelled, func(s api.State) bool { return !s.Final() })
 }
-func (e *testExports) Resume(string) (*api.Manifest, error) {
-	return nil, errors.ErrUnsupported
+
+func (e *testExports) Resume(id string) (*api.Manifest, error) {
+	return e.setState(id, api.StateQueued, func(s api.State) bool { return s == api.StateFailed || s == api.StateCancelled })
 }
-func (e *testExports) Delete(string) error { return errors.ErrUnsupported }
+
+func (e *testExports) setState(id string, to api.State, allowed func(api.State) bool) (*api.Manifest, error) {
+	m, err := e.Status(id)
+	if err != nil {
+		return nil, err
+	}
+	if !allowed(m.State) {
+		return nil, fmt.Errorf("%w: export %s is %s", api.ErrState, id, m.State)
+	}
+	m.State = to
+	return m, chunker.WriteManifest(filepath.Join(e.root, id), m)
+}
+
+func (e *testExports) Delete(id string) error {
+	dir, err := e.Dir(id)
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
 
 // fixture is an HTTP server (HTTP.Server's) on a loopback port over
 // export directories in a temporary directory.
