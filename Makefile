@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-data
 DEMO_ADDR ?= 127.0.0.1:27217
 DEMO_TASKS ?= 50000
 
-.PHONY: all build test test-long vet fmt-check tools demo bench bench-tools bench-pipeline bench-e2e bench-resume fuzz clean
+.PHONY: all build test test-long test-web web-tools screenshots vet fmt-check tools demo bench bench-tools bench-pipeline bench-e2e bench-resume fuzz clean
 
 all: build
 
@@ -21,6 +21,29 @@ tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zstd gzip >/dev/null; }
 	@bash scripts/install-versitygw.sh >/dev/null
 
+# The web console's browser test (web/console_test.go): Debian's chromium,
+# Node.js and web/e2e's npm packages (playwright-core, which drives
+# /usr/bin/chromium; it downloads no browser of its own).
+E2E := web/e2e
+web-tools: $(E2E)/node_modules/.package-lock.json
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+$(E2E)/node_modules/.package-lock.json: $(E2E)/package.json $(E2E)/package-lock.json
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing nodejs and npm (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --prefix $(E2E) --no-audit --no-fund
+
+# The console in headless Chromium against a real daemon (half a minute).
+test-web: web-tools
+	$(GO) test -race -count=1 ./web/...
+
+# Regenerates web/screenshots/*.png, the README's pictures of the console.
+screenshots: web-tools
+	$(GO) test -count=1 -run '^TestConsole$$' ./web/ -args -update
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -28,14 +51,15 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-test: tools fmt-check vet
+# Every package, the web console's browser test included (hence web-tools).
+test: tools web-tools fmt-check vet
 	$(GO) test -race -timeout 20m ./...
 
 # The tests at full strength: cmd/exportd's crash test kills exportd at
 # every step of the commit protocol in every case and 20 times at random,
 # on 51,000 tasks (make test runs each step once and 3 random kills on
 # 11,000). EXPORTD_CRASH_SEED=<seed> reruns a logged seed.
-test-long: tools fmt-check vet
+test-long: tools web-tools fmt-check vet
 	EXPORTD_TEST_LONG=1 $(GO) test -race -timeout 60m ./...
 
 # Starts devmongo, seeds tasks, exports them, prints where the chunks are.
