@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,13 +76,14 @@ type e2eResult struct {
 	FirstBar     struct {
 		Value, Max float64
 	} `json:"firstBar"`
-	ChunkName     string  `json:"chunkName"`
-	ChunkFile     string  `json:"chunkFile"`
-	Suggested     string  `json:"suggested"`
-	Second        string  `json:"second"`
-	SecondSeen    []int64 `json:"secondSeen"`
-	PhoneOverflow int     `json:"phoneOverflow"`
-	ResumeShown   bool    `json:"resumeShown"`
+	ChunkName     string   `json:"chunkName"`
+	ChunkFile     string   `json:"chunkFile"`
+	Suggested     string   `json:"suggested"`
+	Second        string   `json:"second"`
+	SecondSeen    []int64  `json:"secondSeen"`
+	PhoneOverflow int      `json:"phoneOverflow"`
+	ResumeShown   bool     `json:"resumeShown"`
+	SocketEvents  []string `json:"socketEvents"`
 }
 
 // TestConsole opens the console in headless Chromium against a real
@@ -169,6 +172,18 @@ func TestConsole(t *testing.T) {
 		t.Errorf("the download's file name %q", res.Suggested)
 	}
 
+	// The old front end's handlers, over the adapter: every event once,
+	// queued first, completed last with the count.
+	if n := len(res.SocketEvents); n < 4 || res.SocketEvents[0] != "export-queued:0" ||
+		res.SocketEvents[n-1] != fmt.Sprintf("export-completed:%d", m.Records) {
+		t.Errorf("events through socket.js: %q", res.SocketEvents)
+	}
+	for _, name := range []string{api.EventFetching, api.EventFileGeneration, api.EventFinalizing} {
+		if !slices.ContainsFunc(res.SocketEvents, func(s string) bool { return strings.HasPrefix(s, name+":") }) {
+			t.Errorf("no %s through socket.js: %q", name, res.SocketEvents)
+		}
+	}
+
 	// The second: cancelled while it ran.
 	m2 := manifest(t, addrs, res.Second)
 	if m2.State != api.StateCancelled || !res.ResumeShown {
@@ -201,7 +216,9 @@ func startDaemon(t *testing.T, uri string) daemon.Addrs {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan daemon.Addrs, 1)
 	done := make(chan error, 1)
-	go func() { done <- daemon.Run(ctx, cfg, slog.New(slog.DiscardHandler), func(a daemon.Addrs) { ready <- a }) }()
+	go func() {
+		done <- daemon.Run(ctx, cfg, slog.New(slog.DiscardHandler), func(a daemon.Addrs) { ready <- a })
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -241,4 +258,3 @@ func manifest(t *testing.T, addrs daemon.Addrs, id string) *api.Manifest {
 	}
 	return &m
 }
-

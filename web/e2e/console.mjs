@@ -37,7 +37,7 @@ async function poll(what, fn, timeout = TIMEOUT) {
   }
 }
 
-// startExport fills the form, submits it and returns the new export's id.
+// startExport fills the form, submits it and returns the daemon's reply.
 async function startExport(page, fields) {
   for (const [label, value] of Object.entries(fields)) {
     const control = page.getByLabel(label, { exact: true });
@@ -50,7 +50,7 @@ async function startExport(page, fields) {
   ]);
   const body = await resp.json();
   if (resp.status() !== 202) throw new Error('start: ' + resp.status() + ' ' + JSON.stringify(body));
-  return body.id;
+  return body;
 }
 
 const browser = await chromium.launch({
@@ -91,9 +91,10 @@ try {
   log('field error:', result.fieldError);
 
   // The first export: completed tasks as gzip CSV, in chunks of 500.
-  result.first = await startExport(page, {
+  const started = await startExport(page, {
     Status: 'completed', Format: 'csv', Compression: 'gzip', 'Records per chunk': '500',
   });
+  result.first = started.id;
   log('first export', result.first);
   const first = page.locator('[id="x-' + result.first + '"]');
   result.seen = [];
@@ -104,6 +105,25 @@ try {
   });
   result.firstBar = await first.locator('progress').evaluate((el) => ({ value: el.value, max: el.max }));
   log('first export completed; records seen', result.seen.join(' '));
+
+  // The README's adapter: handlers written for the old service's socket
+  // events, fed by an EventSource on the reply's signed eventsUrl, get
+  // every event again (the log replays from seq 1) up to export-completed.
+  await page.addScriptTag({ url: '/console/socket.js' });
+  result.socketEvents = await page.evaluate((url) => new Promise((resolve, reject) => {
+    const seen = [];
+    const socket = exportSocket(url);
+    for (const name of ['export-queued', 'export-fetching', 'export-processing', 'export-file-generation', 'export-finalizing']) {
+      socket.on(name, (data) => seen.push(name + ':' + data.recordCount));
+    }
+    socket.on('export-failed', (data) => reject(new Error('export-failed: ' + data.error)));
+    socket.on('export-completed', (data) => {
+      seen.push('export-completed:' + data.recordCount);
+      resolve(seen);
+    });
+    setTimeout(() => reject(new Error('no export-completed; saw ' + seen.join(' '))), 30000);
+  }), started.eventsUrl);
+  log('old-style handlers got', result.socketEvents.length, 'events');
 
   // Download its first chunk from the list of chunks.
   await first.locator('summary').click();
@@ -119,9 +139,9 @@ try {
   // The second export: everything as ndjson in chunks of 10, slow enough
   // to be cancelled while it runs.
   await page.getByLabel('Status').selectOption('');
-  result.second = await startExport(page, {
+  result.second = (await startExport(page, {
     Format: 'ndjson', Compression: 'zstd', 'Records per chunk': '10',
-  });
+  })).id;
   log('second export', result.second);
   const second = page.locator('[id="x-' + result.second + '"]');
   const moving = [];
