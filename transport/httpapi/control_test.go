@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,32 +12,7 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// send is fixture.do with a body.
-func (fx *fixture) send(tb testing.TB, method, path, body string, headers ...string) *response {
-	tb.Helper()
-	req, err := http.NewRequest(method, fx.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if body == "" {
-		req.Body, req.ContentLength = nil, 0
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := fx.srv.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &response{Response: resp, body: data}
-}
-
-// jsonType and the bearer: what a well-formed control request carries.
+// controlHeaders: what a well-formed control request carries.
 var controlHeaders = append([]string{"Content-Type", "application/json"}, testBearer...)
 
 // controlRoute is one state-changing route with a body it accepts.

@@ -37,21 +37,11 @@ func (h *Server) serveExportEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	after, ok := h.lastEventID(w, r, 0)
+	feed, done, ok := h.openFeed(w, r, id, 0)
 	if !ok {
 		return
 	}
-	release, ok := h.openStream(w, r)
-	if !ok {
-		return
-	}
-	defer release()
-	feed, err := h.events.Follow(id, after)
-	if err != nil {
-		h.writeErr(w, r, err)
-		return
-	}
-	defer feed.Stop()
+	defer done()
 	m, err := h.exports.Status(id) // after Follow: at least as new as the feed's head
 	if err != nil {
 		h.writeErr(w, r, err)
@@ -98,22 +88,13 @@ func (h *Server) serveExportEvents(w http.ResponseWriter, r *http.Request) {
 // last carries an id: the log's head, so that a client cut off during the
 // snapshot gets a whole one again. The stream does not end by itself.
 func (h *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
-	after, ok := h.lastEventID(w, r, FromNow)
+	feed, done, ok := h.openFeed(w, r, "", FromNow)
 	if !ok {
 		return
 	}
-	release, ok := h.openStream(w, r)
-	if !ok {
-		return
-	}
-	defer release()
-	feed, err := h.events.Follow("", after)
-	if err != nil {
-		h.writeErr(w, r, err)
-		return
-	}
-	defer feed.Stop()
+	defer done()
 	var snapshot []api.Event
+	var err error
 	if !feed.Reached {
 		if snapshot, err = h.snapshot(); err != nil {
 			h.writeErr(w, r, err)
@@ -161,6 +142,27 @@ func (h *Server) snapshot() ([]api.Event, error) {
 		out = append(out, m.Event())
 	}
 	return out, nil
+}
+
+// openFeed takes one of the streams' places and follows the log after
+// r's Last-Event-ID (fresh without one), or answers the refusal; done
+// stops the feed and frees the place.
+func (h *Server) openFeed(w http.ResponseWriter, r *http.Request, id string, fresh uint64) (feed *Feed, done func(), ok bool) {
+	after, ok := h.lastEventID(w, r, fresh)
+	if !ok {
+		return nil, nil, false
+	}
+	release, ok := h.openStream(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	feed, err := h.events.Follow(id, after)
+	if err != nil {
+		release()
+		h.writeErr(w, r, err)
+		return nil, nil, false
+	}
+	return feed, func() { feed.Stop(); release() }, true
 }
 
 // lastEventID reads the Last-Event-ID header: a number, or none (def).

@@ -44,14 +44,7 @@ func (fx *fixture) openEvents(tb testing.TB, path string, headers ...string) *ss
 func (fx *fixture) tryEvents(tb testing.TB, path string, headers ...string) (*sseStream, int) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fx.srv.URL+path, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := fx.srv.Client().Do(req)
+	resp, err := fx.srv.Client().Do(fx.request(tb, ctx, http.MethodGet, path, "", headers...))
 	if err != nil {
 		cancel()
 		tb.Fatal(err)

@@ -27,15 +27,11 @@ type chunkLink struct {
 // serveLinks is GET /exports/{id}/links: the export's URLs and one for
 // each chunk sealed so far, each valid for the token lifetime.
 func (h *Server) serveLinks(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.pathID(w, r)
+	m, ok := h.pathManifest(w, r)
 	if !ok {
 		return
 	}
-	m, err := h.exports.Status(id)
-	if err != nil {
-		h.writeErr(w, r, err)
-		return
-	}
+	id := m.ID
 	l := h.links(r, id)
 	l.Chunks = make([]chunkLink, 0, len(m.Chunks))
 	now := time.Now()

@@ -279,16 +279,24 @@ func (h *Server) serveList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Server) serveManifest(w http.ResponseWriter, r *http.Request) {
+	if m, ok := h.pathManifest(w, r); ok {
+		h.writeManifest(w, r, m)
+	}
+}
+
+// pathManifest is the manifest of the path's export, or the refusal
+// answered.
+func (h *Server) pathManifest(w http.ResponseWriter, r *http.Request) (*api.Manifest, bool) {
 	id, ok := h.pathID(w, r)
 	if !ok {
-		return
+		return nil, false
 	}
 	m, err := h.exports.Status(id)
 	if err != nil {
 		h.writeErr(w, r, err)
-		return
+		return nil, false
 	}
-	h.writeManifest(w, r, m)
+	return m, true
 }
 
 // writeManifest answers m, with "chunks": [] rather than null.

@@ -264,23 +264,40 @@ type response struct {
 // whole response.
 func (fx *fixture) do(tb testing.TB, method, path string, headers ...string) *response {
 	tb.Helper()
-	req, err := http.NewRequest(method, fx.srv.URL+path, nil)
+	return fx.send(tb, method, path, "", headers...)
+}
+
+// send is do with a body.
+func (fx *fixture) send(tb testing.TB, method, path, body string, headers ...string) *response {
+	tb.Helper()
+	resp, err := fx.srv.Client().Do(fx.request(tb, context.Background(), method, path, body, headers...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return &response{Response: resp, body: data}
+}
+
+// request is a request for the fixture's server, with the headers (name,
+// value pairs); an empty body is none.
+func (fx *fixture) request(tb testing.TB, ctx context.Context, method, path, body string, headers ...string) *http.Request {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, fx.srv.URL+path, rd)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := fx.srv.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatalf("%s %s: read body: %v", method, path, err)
-	}
-	return &response{Response: resp, body: body}
+	return req
 }
 
 // wantStatus fails unless resp has status want.
