@@ -175,7 +175,8 @@ func TestHostileRequests(t *testing.T) {
 		{"data suffix range of zero", "GET", exp + "/data", merge(bearer, "Range", "bytes=-0"), 416},
 		{"too many ranges", "GET", exp + "/data", merge(bearer, "Range", "bytes="+manyRanges(200)), 416},
 		{"range past the end", "GET", exp + "/chunks/0", merge(bearer, "Range", "bytes=999999999-"), 416},
-		{"POST to a read route", "POST", base + "/exports", bearer, 405},
+		{"POST to a read route", "POST", exp + "/data", bearer, 405},
+		{"POST without a JSON body", "POST", base + "/exports", bearer, 415},
 	} {
 		t.Run("http/"+tc.name, func(t *testing.T) {
 			count.cases++
