@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/daemon"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
 )
@@ -139,6 +141,13 @@ func TestExternalServerRoles(t *testing.T) {
 	// The operator starts an export; the reader follows it.
 	events := subscribe(t, reader)
 	rep, _ := complete(t, d, events, `{"database": "app", "collection": "tasks", "chunkRecords": 100}`)
+	// The daemon may follow progress too: its HTTP event stream replays
+	// the export from its first event, not from a snapshot.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, evs := sseEvents(t, ctx, d.addrs.Public+"/exports/"+rep.ID+"/events"); len(evs) < 2 || evs[0].Seq != 1 || evs[0].Event != api.EventQueued {
+		t.Fatalf("the daemon's event stream under its permissions: %+v", evs)
+	}
 	for _, subj := range []string{"exports.list", "exports.status", "exports.last"} {
 		reply, err := reader.Request(subj, []byte(`{"id": "`+rep.ID+`"}`), 10*time.Second)
 		if subj == "exports.list" {
