@@ -396,7 +396,10 @@ func TestEventsCleanup(t *testing.T) {
 	s := fx.openEvents(t, "/events") // the places are free again
 	s.next(t)
 	s.close()
-	waitFor(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	waitFor(t, "the goroutines to end", func() bool {
+		fx.srv.Client().CloseIdleConnections() // keep-alive connections are not the streams'
+		return runtime.NumGoroutine() <= base
+	})
 
 	// Shutdown ends the streams instead of waiting for them.
 	s = fx.openEvents(t, "/exports/"+e.m.ID+"/events")
