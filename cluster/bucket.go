@@ -20,6 +20,10 @@ import (
 // a retry never reports a conflict with itself.
 type bucket struct {
 	kv jetstream.KeyValue
+	// stream is the bucket's stream, and subjects its subjects' prefix
+	// ($KV.<bucket>.), for the count of keys that checks a watch.
+	stream   jetstream.Stream
+	subjects string
 	// attempt is how long one sending may take.
 	attempt time.Duration
 }
@@ -86,21 +90,56 @@ func (b *bucket) holds(ctx context.Context, key string, value []byte) bool {
 	return err == nil && bytes.Equal(ent.Value(), value)
 }
 
-// entries returns the entries whose keys match filter, as they are when
-// it starts, in no order; with metaOnly, without their values.
-func (b *bucket) entries(ctx context.Context, filter string, metaOnly bool) (out []jetstream.KeyValueEntry, err error) {
-	opts := []jetstream.WatchOpt{jetstream.IgnoreDeletes()}
-	if metaOnly {
-		opts = append(opts, jetstream.MetaOnly())
-	}
-	err = retry(ctx, b.attempt, func(ctx context.Context) error {
-		out, err = watchAll(ctx, b.kv, filter, opts)
+// entries returns the live entries whose keys match filter, in no order;
+// with metaOnly, without their values. A watch's first snapshot can end
+// early while a replica catches up after a restart (its consumer may run
+// there), so the watch is checked against the stream leader's count of
+// the filter's keys, removed ones included, taken first, and read again
+// while it is short. Its values can lag as much: entries is for listings,
+// never for a read that a change is based on.
+func (b *bucket) entries(ctx context.Context, filter string, metaOnly bool) ([]jetstream.KeyValueEntry, error) {
+	var want int
+	err := retry(ctx, b.attempt, func(ctx context.Context) error {
+		info, err := b.stream.Info(ctx, jetstream.WithSubjectFilter(b.subjects+filter))
+		if err == nil {
+			want = len(info.State.Subjects)
+		}
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read keys %s: %w", filter, err)
+		return nil, fmt.Errorf("count keys %s: %w", filter, err)
 	}
-	return out, nil
+	var opts []jetstream.WatchOpt
+	if metaOnly {
+		opts = append(opts, jetstream.MetaOnly())
+	}
+	for n := 0; ; n++ {
+		if err := pause(ctx, n); err != nil {
+			return nil, fmt.Errorf("read keys %s: %d keys, short of %d: %w", filter, n, want, err)
+		}
+		var all []jetstream.KeyValueEntry
+		err := retry(ctx, b.attempt, func(ctx context.Context) (err error) {
+			all, err = watchAll(ctx, b.kv, filter, opts)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read keys %s: %w", filter, err)
+		}
+		last := map[string]jetstream.KeyValueEntry{}
+		for _, ent := range all {
+			last[ent.Key()] = ent // an update during the watch comes after
+		}
+		if len(last) < want {
+			continue
+		}
+		var live []jetstream.KeyValueEntry
+		for _, ent := range last {
+			if ent.Operation() == jetstream.KeyValuePut {
+				live = append(live, ent)
+			}
+		}
+		return live, nil
+	}
 }
 
 // watchAll reads a watch of filter up to the marker that says every
@@ -144,12 +183,15 @@ func retry(ctx context.Context, attempt time.Duration, fn func(context.Context) 
 	}
 }
 
-// unavailable reports whether err says no server answered: a request
-// lost or timed out, no responders, or JetStream unavailable (503) while
-// a leader is elected.
+// unavailable reports whether err says the request was not decided: no
+// server answered (a request lost or timed out, no responders, JetStream
+// unavailable while a leader is elected), or the stream leader still has
+// a write of the same key in flight (code 10164, which nats.go reports as
+// ErrKeyExists or ErrKeyRevisionMismatch: the key's revision is not known
+// until it lands, and a request lost in a failover can leave one).
 func unavailable(err error) bool {
-	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok && apiErr.Code == 503 {
-		return true
+	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok {
+		return apiErr.Code == 503 || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)

@@ -70,7 +70,9 @@ func (c Config) withDefaults() Config {
 		c.ProgressPerExport = 1000 // the last event is all a new owner needs
 	}
 	if c.Timeout == 0 {
-		c.Timeout = 5 * time.Second // a leader election of an R3 stream fits
+		// A stream leader's election (nats-server waits 4 to 9 s for a
+		// lost leader) fits, so a node's death fails no operation.
+		c.Timeout = 15 * time.Second
 	}
 	return c
 }
@@ -98,4 +100,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("cluster timeout %s: not negative", c.Timeout)
 	}
 	return nil
+}
+
+// attempt is how long one request may take before it is sent again (see
+// bucket): a request lost with its server costs that much. JetStream
+// answers in milliseconds, so a second is plenty; a fifth of Timeout if
+// that is less, so that an operation has several tries.
+func attempt(c Config) time.Duration {
+	return min(max(c.withDefaults().Timeout/5, 100*time.Millisecond), time.Second)
 }

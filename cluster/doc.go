@@ -50,9 +50,18 @@
 //     then never land. A leftover of the very revision the new commit
 //     read may still land; the new commit moves the record on unchanged
 //     first (a fence), which makes it dead, and tries again.
-//   - A request that fails for want of a server (lost as its server went
-//     away, refused while a leader is elected) is sent again, and a write
-//     sent again is done if the bucket already holds what it wrote.
+//   - Every read is the stream leader's: the bucket's stream has direct
+//     gets off, since a replica catching up after a restart answers them
+//     with what it has. Chunks are read by key, the record giving their
+//     count. Listings (List, Unreadable) come from a watch, whose first
+//     snapshot can end early on such a replica: it is checked against the
+//     leader's count of keys and read again while short, and its values
+//     may lag by as much.
+//   - A request that is not decided is sent again: lost as its server
+//     went away, refused while a leader is elected, or refused because
+//     the leader still has a write of the same key in flight (code 10164,
+//     which nats.go reports as a conflict). A write sent again is done if
+//     the bucket already holds what it wrote.
 //
 // A record that cannot be read back costs only its export, as in
 // checkpoint: placeholders for it (without its requestId, which the index

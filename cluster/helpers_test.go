@@ -29,7 +29,7 @@ func config(replicas int) cluster.Config {
 	n := buckets.Add(1)
 	return cluster.Config{
 		Prefix: fmt.Sprintf("t%d", n), Bucket: fmt.Sprintf("EXPORTS_%d", n), WorkStream: fmt.Sprintf("WORK_%d", n),
-		ProgressStream: fmt.Sprintf("PROGRESS_%d", n), Replicas: replicas, LeaseTTL: time.Second, Timeout: 10 * time.Second,
+		ProgressStream: fmt.Sprintf("PROGRESS_%d", n), Replicas: replicas, LeaseTTL: time.Second, Timeout: 20 * time.Second,
 	}
 }
 

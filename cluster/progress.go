@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -14,7 +15,8 @@ import (
 // The events are published as before, on core NATS; the stream only
 // keeps them.
 type Progress struct {
-	stream jetstream.Stream
+	stream  jetstream.Stream
+	attempt time.Duration
 }
 
 // OpenProgress makes (or updates to cfg) the progress stream: each
@@ -33,13 +35,17 @@ func OpenProgress(ctx context.Context, js jetstream.JetStream, cfg Config) (*Pro
 	if err != nil {
 		return nil, fmt.Errorf("progress stream %s: %w", cfg.ProgressStream, err)
 	}
-	return &Progress{stream: stream}, nil
+	return &Progress{stream: stream, attempt: attempt(cfg)}, nil
 }
 
 // LastEvent returns the last event stored on subject (an export's
 // api.ProgressSubject) and its stream sequence; ErrNoEvent if none is.
 func (p *Progress) LastEvent(ctx context.Context, subject string) (data []byte, seq uint64, err error) {
-	msg, err := p.stream.GetLastMsgForSubject(ctx, subject)
+	var msg *jetstream.RawStreamMsg
+	err = retry(ctx, p.attempt, func(ctx context.Context) error {
+		msg, err = p.stream.GetLastMsgForSubject(ctx, subject)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, 0, fmt.Errorf("%w: %s", ErrNoEvent, subject)
 	}

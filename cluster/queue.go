@@ -26,6 +26,7 @@ type Queue struct {
 	cons    jetstream.Consumer
 	subject string // <prefix>.work.
 	ttl     time.Duration
+	attempt time.Duration
 }
 
 // OpenQueue makes (or updates to cfg) the work stream and its consumer.
@@ -54,16 +55,20 @@ func OpenQueue(ctx context.Context, js jetstream.JetStream, cfg Config) (*Queue,
 	if err != nil {
 		return nil, fmt.Errorf("work consumer of %s: %w", cfg.WorkStream, err)
 	}
-	return &Queue{js: js, cons: cons, subject: subject, ttl: cfg.LeaseTTL}, nil
+	return &Queue{js: js, cons: cons, subject: subject, ttl: cfg.LeaseTTL, attempt: attempt(cfg)}, nil
 }
 
 // Enqueue queues export id to run. gen tells one queuing of the export
 // from the next: the message's Nats-Msg-Id is <id>.<gen>, so that a
-// publish retried within the stream's duplicate window (two minutes) is
-// stored once, and a resume, with a new gen (the export's resume count,
+// publish sent again (as it is when its server does not answer) within
+// the stream's duplicate window (two minutes) is stored once, and a resume, with a new gen (the export's resume count,
 // say), queues it again.
 func (q *Queue) Enqueue(ctx context.Context, id string, gen uint64) error {
-	_, err := q.js.Publish(ctx, q.subject+id, nil, jetstream.WithMsgID(id+"."+strconv.FormatUint(gen, 10)))
+	msgID := jetstream.WithMsgID(id + "." + strconv.FormatUint(gen, 10))
+	err := retry(ctx, q.attempt, func(ctx context.Context) error {
+		_, err := q.js.Publish(ctx, q.subject+id, nil, msgID)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("enqueue export %s: %w", id, err)
 	}
@@ -77,6 +82,9 @@ func (q *Queue) Enqueue(ctx context.Context, id string, gen uint64) error {
 func (q *Queue) Next(ctx context.Context) (*Job, error) {
 	for {
 		msg, err := q.cons.Next(jetstream.FetchContext(ctx))
+		if d, ok := ctx.Deadline(); err != nil && ok && !time.Now().Before(d) {
+			<-ctx.Done() // a pull refused for a deadline just past
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil, ctx.Err()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
@@ -26,21 +27,37 @@ type Store struct {
 
 // OpenStore makes (or updates to cfg) the bucket cfg names and returns
 // its store. It does not own js's connection.
+//
+// The bucket's stream is the one jetstream.CreateKeyValue makes, but for
+// direct gets, which are off: a replica catching up after a restart
+// answers them with what it has, and a compare-and-set must never be
+// based on that. Every read is the stream leader's.
 func OpenStore(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: cfg.Bucket, Description: "exportd export records", History: 1,
-		Replicas: cfg.Replicas, Storage: jetstream.FileStorage,
+	subjects := "$KV." + cfg.Bucket + "."
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: "KV_" + cfg.Bucket, Description: "exportd export records", Subjects: []string{subjects + ">"},
+		MaxMsgsPerSubject: 1, MaxBytes: -1, MaxMsgSize: -1, MaxMsgs: -1, MaxConsumers: -1,
+		Storage: jetstream.FileStorage, Replicas: cfg.Replicas, Discard: jetstream.DiscardNew,
+		AllowRollup: true, DenyDelete: true, Duplicates: 2 * time.Minute, AllowDirect: false,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("export records bucket %s: %w", cfg.Bucket, err)
 	}
-	// A lost request is sent again after a fifth of the operation's time.
-	return &Store{b: bucket{kv: kv, attempt: max(cfg.Timeout/5, 200*time.Millisecond)}, timeout: cfg.Timeout}, nil
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("export records bucket %s: %w", cfg.Bucket, err)
+	}
+	b := bucket{kv: kv, stream: stream, subjects: subjects, attempt: attempt(cfg)}
+	return &Store{b: b, timeout: cfg.Timeout}, nil
 }
+
+// chunkReads is how many requests for one export's chunks Chunks,
+// Manifest or Delete has in flight.
+const chunkReads = 16
 
 // op is the context of one store operation.
 func (s *Store) op() (context.Context, context.CancelFunc) {
@@ -213,16 +230,34 @@ func (s *Store) Chunks(id string) ([]api.Chunk, error) {
 	return s.chunks(ctx, r.Export)
 }
 
-// chunks reads e's recorded chunks. Those are never written again once
-// the record counts them, so any read after the record's agrees with it.
+// chunks reads e's recorded chunks, each by its key: a read that follows
+// the writes it comes after, as a watch does not always (see
+// bucket.entries). They are never written again once the record counts
+// them, so any read after the record's agrees with it.
 func (s *Store) chunks(ctx context.Context, e *checkpoint.Export) ([]api.Chunk, error) {
-	ents, err := s.b.entries(ctx, chunkFilter(e.ID), false)
+	chunks := make([]api.Chunk, e.Chunks)
+	bad := make([]*checkpoint.CorruptError, e.Chunks)
+	err := forEach(ctx, e.Chunks, func(ctx context.Context, i int) error {
+		ent, err := s.b.get(ctx, chunkKey(e.ID, i))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			bad[i] = chunkCorrupt(e.ID, i, errMissingChunk)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read chunk %d of export %s: %w", i, e.ID, err)
+		}
+		var c storedChunk
+		c, bad[i] = decodeChunk(e.ID, i, ent.Value())
+		chunks[i] = c.Chunk
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	chunks, bad := recorded(e, ents)
-	if len(bad) > 0 {
-		return nil, bad[0]
+	for _, b := range bad {
+		if b != nil {
+			return nil, b
+		}
 	}
 	return chunks, nil
 }
@@ -316,52 +351,92 @@ func (s *Store) Unreadable() ([]*checkpoint.CorruptError, error) {
 // Delete removes export id, its chunks and the requestId that names it:
 // the index first and the record last, so that a Delete cut short leaves
 // a record to delete again and never an index without its export. It
-// reads none of them, so it removes an export whose records cannot be read
-// back as well.
+// needs no more of a record than its key, so it removes an export whose
+// records cannot be read back as well.
 func (s *Store) Delete(id string) error {
 	ctx, cancel := s.op()
 	defer cancel()
 	ent, r, err := s.read(ctx, id)
-	if errors.Is(err, checkpoint.ErrNotFound) {
-		return err
-	}
-	if _, ok := errors.AsType[*checkpoint.CorruptError](err); !ok && err != nil {
+	if _, bad := errors.AsType[*checkpoint.CorruptError](err); err != nil && !bad {
 		return err
 	}
 	if err := s.unindex(ctx, id, r); err != nil {
 		return err
 	}
-	if err := s.purgeChunks(ctx, id); err != nil {
+	if r == nil { // unreadable: its count unknown, remove what is listed
+		return s.deleteUnreadable(ctx, id)
+	}
+	n := r.Export.Chunks
+	err = forEach(ctx, n, func(ctx context.Context, i int) error { return s.b.purge(ctx, chunkKey(id, i), 0) })
+	if err != nil {
+		return fmt.Errorf("delete chunks of export %s: %w", id, err)
+	}
+	if err := s.purgeLeftover(ctx, id, n); err != nil {
 		return err
 	}
-	key := exportKey(id)
-	if ent == nil { // unreadable: read did not return it
-		if ent, err = s.b.get(ctx, key); err != nil {
-			return fmt.Errorf("delete export %s: %w", id, err)
-		}
-	}
-	if err := s.b.purge(ctx, key, ent.Revision()); err != nil {
+	if err := s.b.purge(ctx, ent.Key(), ent.Revision()); err != nil {
 		return fmt.Errorf("delete export %s: %w", id, err)
 	}
-	// A commit in flight may have written a chunk after the first sweep;
-	// its compare-and-set failed with the purge, so its chunk is garbage.
-	return s.purgeChunks(ctx, id)
+	// A commit in flight may write its chunk, at the count it read, after
+	// the first removal; its compare-and-set failed with the record. One
+	// later still is garbage nothing reads: readers go by the record, and
+	// a commit under the same id again replaces it as a leftover.
+	return s.purgeLeftover(ctx, id, n)
+}
+
+// purgeLeftover removes chunk key i of export id if it is there: the one
+// place a leftover can be (see the package doc).
+func (s *Store) purgeLeftover(ctx context.Context, id string, i int) error {
+	ent, err := s.b.get(ctx, chunkKey(id, i))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err == nil {
+		err = s.b.purge(ctx, ent.Key(), 0)
+	}
+	if err != nil {
+		return fmt.Errorf("delete chunk %d of export %s: %w", i, id, err)
+	}
+	return nil
+}
+
+// deleteUnreadable removes the chunks of export id that a listing finds,
+// then its record.
+func (s *Store) deleteUnreadable(ctx context.Context, id string) error {
+	ents, err := s.b.entries(ctx, chunkFilter(id), true)
+	if err != nil {
+		return err
+	}
+	for _, ent := range ents {
+		if err := s.b.purge(ctx, ent.Key(), 0); err != nil {
+			return fmt.Errorf("delete chunk %s: %w", ent.Key(), err)
+		}
+	}
+	if err := s.b.purge(ctx, exportKey(id), 0); err != nil {
+		return fmt.Errorf("delete export %s: %w", id, err)
+	}
+	return nil
 }
 
 // unindex removes the requestId index entries that name export id: the
-// one r's requestId gives, or for an unreadable record (r nil) any whose
-// value is id.
+// one r's requestId gives, or for an unreadable record (r nil) any a
+// listing finds whose value is id.
 func (s *Store) unindex(ctx context.Context, id string, r *record) error {
-	filter := requestPrefix + "*"
-	if r != nil {
-		if r.Export.RequestID == "" {
-			return nil
+	var ents []jetstream.KeyValueEntry
+	var err error
+	switch {
+	case r == nil:
+		ents, err = s.b.entries(ctx, requestPrefix+"*", false)
+	case r.Export.RequestID != "":
+		var ent jetstream.KeyValueEntry
+		if ent, err = s.b.get(ctx, requestKey(r.Export.RequestID)); err == nil {
+			ents = append(ents, ent)
+		} else if errors.Is(err, jetstream.ErrKeyNotFound) {
+			err = nil
 		}
-		filter = requestKey(r.Export.RequestID)
 	}
-	ents, err := s.b.entries(ctx, filter, false)
 	if err != nil {
-		return err
+		return fmt.Errorf("read requestId index of export %s: %w", id, err)
 	}
 	for _, ent := range ents {
 		if string(ent.Value()) != id {
@@ -375,16 +450,13 @@ func (s *Store) unindex(ctx context.Context, id string, r *record) error {
 	return nil
 }
 
-// purgeChunks removes every chunk key of export id.
-func (s *Store) purgeChunks(ctx context.Context, id string) error {
-	ents, err := s.b.entries(ctx, chunkFilter(id), true)
-	if err != nil {
-		return err
+// forEach calls fn for 0 to n-1, chunkReads at a time, and returns the
+// first error.
+func forEach(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(chunkReads)
+	for i := range n {
+		g.Go(func() error { return fn(ctx, i) })
 	}
-	for _, ent := range ents {
-		if err := s.b.purge(ctx, ent.Key(), 0); err != nil {
-			return fmt.Errorf("delete chunk %s: %w", ent.Key(), err)
-		}
-	}
-	return nil
+	return g.Wait()
 }

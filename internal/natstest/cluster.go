@@ -62,6 +62,9 @@ func Cluster(tb testing.TB, n int) *Servers {
 	return c
 }
 
+// Len is how many servers the cluster has, running or killed.
+func (c *Servers) Len() int { return len(c.opts) }
+
 // URL is server i's client URL.
 func (c *Servers) URL(i int) string {
 	return fmt.Sprintf("nats://127.0.0.1:%d", c.opts[i].Port)
