@@ -40,6 +40,15 @@ func next(t *testing.T, q *cluster.Queue, d time.Duration) *cluster.Job {
 	return job
 }
 
+// taken enqueues a new export on q and takes its job from q.
+func taken(t *testing.T, q *cluster.Queue) *cluster.Job {
+	t.Helper()
+	if err := q.Enqueue(ctx(t), checkpoint.NewID(), 0); err != nil {
+		t.Fatal(err)
+	}
+	return next(t, q, wait)
+}
+
 // none checks that q hands out no job for d.
 func none(t *testing.T, q *cluster.Queue, d time.Duration, why string) {
 	t.Helper()
@@ -56,13 +65,10 @@ func TestQueueRedelivery(t *testing.T) {
 	c := natstest.Cluster(t, 3)
 	cfg := config(3)
 	qs := queues(t, c, cfg, 2)
-	id := checkpoint.NewID()
-	if err := qs[0].Enqueue(ctx(t), id, 0); err != nil {
-		t.Fatal(err)
-	}
-	job := next(t, qs[0], wait)
-	if job.ID != id || job.Delivered != 1 {
-		t.Fatalf("job %s, delivered %d; want %s, 1", job.ID, job.Delivered, id)
+	job := taken(t, qs[0])
+	id := job.ID
+	if !checkpoint.ValidID(id) || job.Delivered != 1 {
+		t.Fatalf("job %q, delivered %d; want an export id, 1", id, job.Delivered)
 	}
 	taken := time.Now()
 	again := next(t, qs[1], wait)
@@ -85,11 +91,7 @@ func TestQueueHandover(t *testing.T) {
 	cfg := config(1)
 	cfg.LeaseTTL = time.Minute
 	qs := queues(t, c, cfg, 2)
-	id := checkpoint.NewID()
-	if err := qs[0].Enqueue(ctx(t), id, 0); err != nil {
-		t.Fatal(err)
-	}
-	job := next(t, qs[0], wait)
+	job := taken(t, qs[0])
 	got := make(chan *cluster.Job, 1)
 	waiting, cancel := context.WithTimeout(t.Context(), wait)
 	defer cancel()
@@ -102,7 +104,7 @@ func TestQueueHandover(t *testing.T) {
 	}
 	select {
 	case j := <-got:
-		if j == nil || j.ID != id {
+		if j == nil || j.ID != job.ID {
 			t.Fatalf("the other node got %v", j)
 		}
 		if err := j.Done(ctx(t)); err != nil {
@@ -119,10 +121,7 @@ func TestQueueKeepAlive(t *testing.T) {
 	c := natstest.Cluster(t, 1)
 	cfg := config(1)
 	qs := queues(t, c, cfg, 2)
-	if err := qs[0].Enqueue(ctx(t), checkpoint.NewID(), 0); err != nil {
-		t.Fatal(err)
-	}
-	job := next(t, qs[0], wait)
+	job := taken(t, qs[0])
 	held := make(chan error, 1)
 	go func() { held <- job.Hold(t.Context()) }()
 	none(t, qs[1], 3*cfg.LeaseTTL, "while the job is held")

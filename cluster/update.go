@@ -26,7 +26,7 @@ var errRetry = errors.New("record changed during the attempt")
 // finished export takes none (ErrState). It checks no owner: a node that
 // runs exports for the cluster commits through Owned.
 func (s *Store) Commit(id string, c api.Chunk, final bool, at time.Time) error {
-	return s.update(id, s.commit(c, final, at, nil))
+	return s.update(id, nil, s.commit(c, final, at))
 }
 
 // SetState moves export id to state, with msg as its error, by the rules
@@ -34,7 +34,7 @@ func (s *Store) Commit(id string, c api.Chunk, final bool, at time.Time) error {
 // may move to any state. It checks no owner, so that any node can cancel
 // or resume an export; its owner's next commit then sees the new state.
 func (s *Store) SetState(id string, state api.State, msg string, at time.Time) error {
-	return s.update(id, setState(state, msg, at, nil))
+	return s.update(id, nil, setState(state, msg, at))
 }
 
 // Claim takes export id for node: it becomes the owner, with an epoch one
@@ -49,7 +49,7 @@ func (s *Store) Claim(id, node string) (epoch uint64, err error) {
 	}
 	first := true
 	var seen uint64
-	err = s.update(id, func(_ context.Context, r *record, _ jetstream.KeyValueEntry) error {
+	err = s.update(id, nil, func(_ context.Context, r *record, _ jetstream.KeyValueEntry) error {
 		if !first && r.Epoch != seen {
 			return fmt.Errorf("%w: export %s was claimed by %s meanwhile", ErrConflict, id, r.Owner)
 		}
@@ -94,12 +94,12 @@ func (s *Store) Owned(id, node string, epoch uint64) *Owned {
 
 // Commit is Store.Commit, only while o still holds the export.
 func (o *Owned) Commit(c api.Chunk, final bool, at time.Time) error {
-	return o.s.update(o.id, o.s.commit(c, final, at, o.check))
+	return o.s.update(o.id, o.check, o.s.commit(c, final, at))
 }
 
 // SetState is Store.SetState, only while o still holds the export.
 func (o *Owned) SetState(state api.State, msg string, at time.Time) error {
-	return o.s.update(o.id, setState(state, msg, at, o.check))
+	return o.s.update(o.id, o.check, setState(state, msg, at))
 }
 
 func (o *Owned) check(r *record) error {
@@ -116,10 +116,10 @@ type change func(ctx context.Context, r *record, ent jetstream.KeyValueEntry) er
 
 // update applies change to export id's record by compare-and-set on the
 // revision it read, reading again and retrying while another writer gets
-// in between (change checks again that the update is still valid). A
-// record that cannot be read back is refused with its
-// *checkpoint.CorruptError and left as it is.
-func (s *Store) update(id string, fn change) error {
+// in between; check (if any) and then change say each time whether the
+// update is still valid. A record that cannot be read back is refused
+// with its *checkpoint.CorruptError and left as it is.
+func (s *Store) update(id string, check func(*record) error, fn change) error {
 	ctx, cancel := s.op()
 	defer cancel()
 	for attempt := range maxAttempts {
@@ -129,6 +129,11 @@ func (s *Store) update(id string, fn change) error {
 		ent, r, err := s.read(ctx, id)
 		if err != nil {
 			return err
+		}
+		if check != nil {
+			if err := check(r); err != nil {
+				return err
+			}
 		}
 		err = fn(ctx, r, ent)
 		if errors.Is(err, errRetry) {
@@ -153,14 +158,9 @@ func (s *Store) update(id string, fn change) error {
 	return fmt.Errorf("%w: export %s changed %d times while being updated", ErrConflict, id, maxAttempts)
 }
 
-// commit is the change of Commit, with check (if any) run first.
-func (s *Store) commit(c api.Chunk, final bool, at time.Time, check func(*record) error) change {
+// commit is the change of Commit.
+func (s *Store) commit(c api.Chunk, final bool, at time.Time) change {
 	return func(ctx context.Context, r *record, ent jetstream.KeyValueEntry) error {
-		if check != nil {
-			if err := check(r); err != nil {
-				return err
-			}
-		}
 		e := r.Export
 		if e.Finished() {
 			return fmt.Errorf("%w: export %s is %s", checkpoint.ErrState, e.ID, e.State)
@@ -235,15 +235,10 @@ func wrapChunk(id string, i int, err error) error {
 	return nil
 }
 
-// setState is the change of SetState, with check (if any) run first: the
-// rules of checkpoint.Store.SetState.
-func setState(state api.State, msg string, at time.Time, check func(*record) error) change {
+// setState is the change of SetState: the rules of
+// checkpoint.Store.SetState.
+func setState(state api.State, msg string, at time.Time) change {
 	return func(_ context.Context, r *record, _ jetstream.KeyValueEntry) error {
-		if check != nil {
-			if err := check(r); err != nil {
-				return err
-			}
-		}
 		e := r.Export
 		if e.State == api.StateCompleted && state != api.StateCompleted {
 			return fmt.Errorf("%w: export %s is completed", checkpoint.ErrState, e.ID)
