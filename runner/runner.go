@@ -302,15 +302,13 @@ func (r *Runner) allowedExport(e *checkpoint.Export) error {
 
 // Status returns the manifest of export id.
 func (r *Runner) Status(id string) (*api.Manifest, error) {
-	e, err := r.get(id)
-	if err != nil {
+	if _, err := r.get(id); err != nil {
 		return nil, err
 	}
-	chunks, err := r.store.Chunks(id)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	return e.Manifest(chunks), nil
+	// One read of the record and its chunks, which also answers for a
+	// record whose chunks cannot be read back.
+	m, err := r.store.Manifest(id)
+	return m, mapErr(err)
 }
 
 // List returns the exports, oldest first, those in state when not empty.

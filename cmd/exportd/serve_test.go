@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/exportd/exportd/api"
+	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/internal/procs"
 )
 
@@ -160,7 +161,20 @@ func TestDaemonKilledDuringTwoExports(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		entries, _ := os.ReadDir(filepath.Join(data, "exports", id))
+		// The store says completed a moment before the manifest is
+		// rewritten from it: wait for the manifest, then look for
+		// temporary files.
+		dir := filepath.Join(data, "exports", id)
+		for {
+			if fm, err := chunker.ReadManifest(dir); err == nil && fm.State == api.StateCompleted {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("export %d: manifest.json never says completed", i)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
 			if strings.HasPrefix(e.Name(), ".") {
 				t.Fatalf("temporary file %s left", e.Name())
