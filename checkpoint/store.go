@@ -259,11 +259,8 @@ func chunkBucket(tx *bolt.Tx, id string) (*bolt.Bucket, error) {
 // is.
 func (s *Store) Commit(id string, c api.Chunk, final bool, at time.Time) error {
 	return s.update(id, func(tx *bolt.Tx, e *Export) error {
-		if e.Finished() {
-			return fmt.Errorf("%w: export %s is %s", ErrState, id, e.State)
-		}
-		if c.Index != e.Chunks {
-			return fmt.Errorf("%w: export %s expects chunk %d, got %d", ErrOrder, id, e.Chunks, c.Index)
+		if err := e.CheckCommit(c); err != nil {
+			return err
 		}
 		b, err := chunkBucket(tx, id)
 		if err != nil {
@@ -276,46 +273,17 @@ func (s *Store) Commit(id string, c api.Chunk, final bool, at time.Time) error {
 		if err := b.Put(chunkKey(c.Index), data); err != nil {
 			return err
 		}
-		e.Chunks++
-		e.Records += c.Records
-		e.Bytes += c.Bytes
-		if c.Records > 0 {
-			e.LastKey = c.LastKey
-		}
-		if final {
-			e.State, e.FinishedAt = api.StateCompleted, &at
-		}
+		e.Advance(c, final, at)
 		return nil
 	})
 }
 
 // SetState moves export id to state, with msg as its error (empty to
-// clear it). A completed export cannot move; any other may move to any
-// state (resume takes a failed or cancelled one back to queued, and the
-// runner makes it running). An export whose record cannot
+// clear it), by the rules of Export.SetState. An export whose record cannot
 // be read back is refused with a *CorruptError, and its record is left as
 // it is.
 func (s *Store) SetState(id string, state api.State, msg string, at time.Time) error {
-	return s.update(id, func(_ *bolt.Tx, e *Export) error {
-		if e.State == api.StateCompleted && state != api.StateCompleted {
-			return fmt.Errorf("%w: export %s is completed", ErrState, id)
-		}
-		switch state {
-		case api.StateRunning:
-			if e.StartedAt == nil {
-				e.StartedAt = &at
-			} else {
-				e.Resumes++ // after a stop, a failure or a crash
-			}
-			e.FinishedAt = nil
-		case api.StateQueued:
-			e.FinishedAt = nil
-		default:
-			e.FinishedAt = &at
-		}
-		e.State, e.Error = state, msg
-		return nil
-	})
+	return s.update(id, func(_ *bolt.Tx, e *Export) error { return e.SetState(state, msg, at) })
 }
 
 // Delete removes export id, its chunk records and the requestIds that

@@ -162,24 +162,13 @@ func (s *Store) update(id string, check func(*record) error, fn change) error {
 func (s *Store) commit(c api.Chunk, final bool, at time.Time) change {
 	return func(ctx context.Context, r *record, ent jetstream.KeyValueEntry) error {
 		e := r.Export
-		if e.Finished() {
-			return fmt.Errorf("%w: export %s is %s", checkpoint.ErrState, e.ID, e.State)
-		}
-		if c.Index != e.Chunks {
-			return fmt.Errorf("%w: export %s expects chunk %d, got %d", checkpoint.ErrOrder, e.ID, e.Chunks, c.Index)
+		if err := e.CheckCommit(c); err != nil {
+			return err
 		}
 		if err := s.putChunk(ctx, e.ID, c, ent); err != nil {
 			return err
 		}
-		e.Chunks++
-		e.Records += c.Records
-		e.Bytes += c.Bytes
-		if c.Records > 0 {
-			e.LastKey = c.LastKey
-		}
-		if final {
-			e.State, e.FinishedAt = api.StateCompleted, &at
-		}
+		e.Advance(c, final, at)
 		return nil
 	}
 }
@@ -235,28 +224,9 @@ func wrapChunk(id string, i int, err error) error {
 	return nil
 }
 
-// setState is the change of SetState: the rules of
-// checkpoint.Store.SetState.
+// setState is the change of SetState: the rules of Export.SetState.
 func setState(state api.State, msg string, at time.Time) change {
 	return func(_ context.Context, r *record, _ jetstream.KeyValueEntry) error {
-		e := r.Export
-		if e.State == api.StateCompleted && state != api.StateCompleted {
-			return fmt.Errorf("%w: export %s is completed", checkpoint.ErrState, e.ID)
-		}
-		switch state {
-		case api.StateRunning:
-			if e.StartedAt == nil {
-				e.StartedAt = &at
-			} else {
-				e.Resumes++ // after a stop, a failure or a takeover
-			}
-			e.FinishedAt = nil
-		case api.StateQueued:
-			e.FinishedAt = nil
-		default:
-			e.FinishedAt = &at
-		}
-		e.State, e.Error = state, msg
-		return nil
+		return r.Export.SetState(state, msg, at)
 	}
 }
