@@ -25,6 +25,9 @@ type Store struct {
 	timeout time.Duration
 }
 
+// Store is a store of export records, as the bbolt store is.
+var _ checkpoint.Records = (*Store)(nil)
+
 // OpenStore makes (or updates to cfg) the bucket cfg names and returns
 // its store. It does not own js's connection.
 //

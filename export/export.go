@@ -26,7 +26,7 @@ import (
 // Env is what every export run shares: where state lives and how to reach
 // the database.
 type Env struct {
-	Store  *checkpoint.Store
+	Store  checkpoint.Records
 	Client *mongo.Client
 	// Workers is the encoder pool size (0 = GOMAXPROCS).
 	Workers int
@@ -203,7 +203,7 @@ func fail(rec Record, err error) error {
 // files go, chunk files that were sealed but never recorded go (the run
 // that resumes writes them again, identically), and every recorded chunk
 // must be there with its recorded size.
-func Recover(s *checkpoint.Store, id, dir string, log *slog.Logger) error {
+func Recover(s checkpoint.Records, id, dir string, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 // the two, the next change (or Save) brings the manifest up to date. Run,
 // the daemon's runner and exportd export change exports only through it.
 type Record struct {
-	Store *checkpoint.Store
+	Store checkpoint.Records
 	ID    string
 	Dir   string
 	// AfterCommit, when set, is called between a chunk's record and the

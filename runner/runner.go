@@ -48,7 +48,7 @@ type Config struct {
 // implements api.Exports.
 type Runner struct {
 	cfg   Config
-	store *checkpoint.Store
+	store checkpoint.Records
 	log   *slog.Logger
 
 	mu      sync.Mutex

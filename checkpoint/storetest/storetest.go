@@ -24,36 +24,8 @@
 package storetest
 
 import (
-	"time"
-
-	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 )
 
-// Store is the store of export records as the runner uses it: the methods
-// checkpoint.Store and cluster.Store share. It belongs in checkpoint (as
-// checkpoint.Records) once the runner takes either store.
-type Store interface {
-	// Create stores e, or returns the export made for e.RequestID with
-	// created false.
-	Create(e *checkpoint.Export) (got *checkpoint.Export, created bool, err error)
-	// Get returns export id.
-	Get(id string) (*checkpoint.Export, error)
-	// ByRequestID returns the export made for a client's requestId.
-	ByRequestID(key string) (*checkpoint.Export, error)
-	// List returns every export, oldest first.
-	List() ([]*checkpoint.Export, error)
-	// Chunks returns the recorded chunks of export id, in order.
-	Chunks(id string) ([]api.Chunk, error)
-	// Commit records chunk c of export id and advances its resume point;
-	// final completes the export too.
-	Commit(id string, c api.Chunk, final bool, at time.Time) error
-	// SetState moves export id to state, with msg as its error.
-	SetState(id string, state api.State, msg string, at time.Time) error
-	// Delete removes export id, its chunks and its requestId.
-	Delete(id string) error
-	// Manifest builds the manifest of export id from its records.
-	Manifest(id string) (*api.Manifest, error)
-	// Unreadable returns every record the store cannot read back.
-	Unreadable() ([]*checkpoint.CorruptError, error)
-}
+// Store is the contract under test: checkpoint.Records.
+type Store = checkpoint.Records
