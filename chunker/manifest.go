@@ -15,14 +15,24 @@ const ManifestName = "manifest.json"
 
 // WriteManifest replaces dir's manifest atomically.
 func WriteManifest(dir string, m *api.Manifest) error {
+	data, err := MarshalManifest(m)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(dir, ManifestName, data)
+}
+
+// MarshalManifest is the manifest.json of m: indented JSON, chunks as a
+// list even when there are none, a newline at the end.
+func MarshalManifest(m *api.Manifest) ([]byte, error) {
 	if m.Chunks == nil {
 		m.Chunks = []api.Chunk{}
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return WriteFileAtomic(dir, ManifestName, append(data, '\n'))
+	return append(data, '\n'), nil
 }
 
 // ReadManifest reads dir's manifest; ErrNoManifest if there is none.

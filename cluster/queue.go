@@ -171,3 +171,12 @@ func (j *Job) Handover() error {
 }
 
 func (j *Job) stop() { j.end.Do(func() { close(j.ended) }) }
+
+// Waiting is the number of jobs no node has taken.
+func (q *Queue) Waiting(ctx context.Context) (int, error) {
+	info, err := q.cons.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("work queue: %w", err)
+	}
+	return int(info.NumPending), nil
+}

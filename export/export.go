@@ -43,6 +43,10 @@ type Env struct {
 	AfterCommit func(c api.Chunk)
 	// OnChunk is told of each recorded chunk (progress events).
 	OnChunk func(c api.Chunk)
+	// Objects, when set, keeps the chunks and manifests in an object store
+	// (see Record.Objects); the export's directory then holds only the
+	// chunk being written.
+	Objects Objects
 	// Source, when not nil, yields the documents of plan p after last in
 	// place of a MongoDB cursor: benchmarks run whole exports over
 	// documents held in memory with it.
@@ -66,20 +70,20 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 	if err != nil {
 		return err
 	}
-	rec := Record{Store: env.Store, ID: id, Dir: dir, AfterCommit: env.AfterCommit}
+	rec := Record{Store: env.Store, ID: id, Dir: dir, Objects: env.Objects, AfterCommit: env.AfterCommit}
 	if e.State == api.StateCompleted {
-		_, err := rec.Save()
+		_, err := rec.Save(ctx)
 		return err
 	}
-	if err := Recover(env.Store, id, dir, log); err != nil {
+	if err := recoverDir(env.Store, id, dir, env.Objects == nil, log); err != nil {
 		return err
 	}
-	if _, err := rec.SetState(api.StateRunning, "", time.Now().UTC()); err != nil {
+	if _, err := rec.SetState(ctx, api.StateRunning, "", time.Now().UTC()); err != nil {
 		return err
 	}
 	enc, err := format.New(&e.Plan, format.Info{GeneratedAt: e.CreatedAt})
 	if err != nil {
-		return fail(rec, err)
+		return fail(ctx, rec, err)
 	}
 
 	failures := 0
@@ -97,10 +101,10 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 		}
 		failures++
 		if !Retryable(err) {
-			return fail(rec, err)
+			return fail(ctx, rec, err)
 		}
 		if failures > env.Retries {
-			return fail(rec, fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, failures, err))
+			return fail(ctx, rec, fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, failures, err))
 		}
 		log.Warn("export interrupted, retrying", "attempt", failures, "wait", backoff, "err", err)
 		select {
@@ -166,9 +170,12 @@ func attempt(ctx context.Context, env *Env, rec Record, enc *format.Encoder, sta
 		Hooks:   env.Hooks,
 		Stats:   stats,
 		Logger:  log,
-		Commit: func(_ context.Context, c api.Chunk, final bool) error {
-			// The chunk is durable; record it even if ctx is ending.
-			if err := rec.Commit(c, final, time.Now().UTC()); err != nil {
+		Commit: func(ctx context.Context, c api.Chunk, final bool) error {
+			// The chunk is durable; record it even if ctx is ending (an
+			// upload first takes at most commitTimeout).
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+			defer cancel()
+			if err := rec.Commit(cctx, c, final, time.Now().UTC()); err != nil {
 				return err
 			}
 			commits++
@@ -183,19 +190,25 @@ func attempt(ctx context.Context, env *Env, rec Record, enc *format.Encoder, sta
 	}
 	// The pipeline ended without a final chunk when the last record
 	// closed a chunk and the format has no footer.
-	if _, err := rec.SetState(api.StateCompleted, "", time.Now().UTC()); err != nil && !errors.Is(err, checkpoint.ErrState) {
+	if _, err := rec.SetState(ctx, api.StateCompleted, "", time.Now().UTC()); err != nil && !errors.Is(err, checkpoint.ErrState) {
 		return commits > 0, err
 	}
 	return commits > 0, nil
 }
 
+// commitTimeout bounds the record of one chunk, its upload included, once
+// the chunk is sealed: it goes on when the run is being stopped.
+const commitTimeout = 2 * time.Minute
+
 // fail records err as the export's failure and returns it.
-func fail(rec Record, err error) error {
+func fail(ctx context.Context, rec Record, err error) error {
 	msg := err.Error()
 	if errors.Is(err, syscall.ENOSPC) {
 		msg += " (free some space, then resume the export)"
 	}
-	_, serr := rec.SetState(api.StateFailed, msg, time.Now().UTC())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	_, serr := rec.SetState(sctx, api.StateFailed, msg, time.Now().UTC())
 	return errors.Join(err, serr)
 }
 
@@ -204,6 +217,13 @@ func fail(rec Record, err error) error {
 // that resumes writes them again, identically), and every recorded chunk
 // must be there with its recorded size.
 func Recover(s checkpoint.Records, id, dir string, log *slog.Logger) error {
+	return recoverDir(s, id, dir, true, log)
+}
+
+// recoverDir is Recover; with local false the chunks live in an object
+// store, and dir is only where they are written: every chunk file goes,
+// recorded ones (uploaded already) as well.
+func recoverDir(s checkpoint.Records, id, dir string, local bool, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -228,7 +248,7 @@ func Recover(s checkpoint.Records, id, dir string, log *slog.Logger) error {
 		if !strings.HasPrefix(name, "chunk-") || !ent.Type().IsRegular() {
 			continue
 		}
-		if _, ok := recorded[name]; ok {
+		if _, ok := recorded[name]; ok && local {
 			continue
 		}
 		if err := os.Remove(filepath.Join(dir, name)); err != nil {
@@ -241,6 +261,9 @@ func Recover(s checkpoint.Records, id, dir string, log *slog.Logger) error {
 			return err
 		}
 		log.Info("removed unrecorded files", "files", removed)
+	}
+	if !local {
+		return nil
 	}
 	for _, c := range chunks {
 		fi, err := os.Stat(filepath.Join(dir, c.Name))

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,7 +72,7 @@ func openLocal(store *checkpoint.Store, dir string, req json.RawMessage, plan *r
 		if _, _, err := store.Create(e); err != nil {
 			return nil, err
 		}
-		if _, err := (Record{Store: store, ID: e.ID, Dir: dir}).Save(); err != nil {
+		if _, err := (Record{Store: store, ID: e.ID, Dir: dir}).Save(context.Background()); err != nil {
 			return nil, err
 		}
 		return &Local{Dir: dir, Store: store, ID: e.ID}, nil
@@ -104,7 +105,7 @@ func samePlan(a, b *request.Plan) (bool, error) {
 // Interrupted records that a foreground export stopped on a signal; the
 // same command resumes it.
 func (l *Local) Interrupted(cause error) error {
-	_, err := (Record{Store: l.Store, ID: l.ID, Dir: l.Dir}).SetState(api.StateCancelled, "interrupted: "+cause.Error(), time.Now().UTC())
+	_, err := (Record{Store: l.Store, ID: l.ID, Dir: l.Dir}).SetState(context.Background(), api.StateCancelled, "interrupted: "+cause.Error(), time.Now().UTC())
 	if errors.Is(err, checkpoint.ErrState) {
 		return nil // it completed first
 	}

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"context"
 	"errors"
 	"net"
 	"syscall"
@@ -31,8 +32,9 @@ var retryableCodes = []int{
 
 // Retryable reports whether err is a MongoDB or network failure that
 // reopening the cursor may cure (the server restarted, the primary stepped
-// down, the cursor was lost). Errors of our own (encoding, disk, bad
-// query) are not.
+// down, the cursor was lost), or a request to the object store or
+// JetStream that timed out. Errors of our own (encoding, disk, bad query)
+// are not.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
@@ -58,6 +60,9 @@ func Retryable(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) {
 		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true // a request that timed out: the object store, or JetStream electing a leader
 	}
 	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE)
 }

@@ -3,10 +3,13 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/exportd/exportd/api"
+	"github.com/exportd/exportd/cluster"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/source"
@@ -24,12 +27,36 @@ type active struct {
 // per second".
 const progressTick = 250 * time.Millisecond
 
-// runOne runs export id until it ends, fails, is cancelled or the daemon
-// stops.
-func (r *Runner) runOne(ctx context.Context, id string) {
+// runOne runs the export of job j until it ends, fails, is cancelled,
+// goes to another node or the daemon stops.
+func (r *Runner) runOne(ctx context.Context, j job) {
+	id := j.exportID()
+	log := r.log.With("export", id)
 	e, err := r.store.Get(id)
-	if err != nil || e.Finished() {
-		return // deleted or cancelled while it waited
+	if errors.Is(err, api.ErrNotFound) || err == nil && e.Finished() {
+		r.jobDone(j, log) // deleted or cancelled while it waited
+		return
+	}
+	if err != nil {
+		log.Warn("cannot read the export's record; giving the job back", "err", err)
+		_ = j.handover()
+		return
+	}
+	store, err := r.claim(id)
+	switch {
+	case errors.Is(err, api.ErrState) || errors.Is(err, api.ErrNotFound):
+		r.jobDone(j, log)
+		return
+	case errors.Is(err, cluster.ErrConflict):
+		// Another node claimed it at this very moment, with a job of its
+		// own (the export was queued twice): this one is spare.
+		log.Info("export claimed by another node meanwhile")
+		r.jobDone(j, log)
+		return
+	case err != nil:
+		log.Warn("cannot claim the export; giving the job back", "err", err)
+		_ = j.handover()
+		return
 	}
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -37,14 +64,27 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 	r.mu.Lock()
 	r.running[id] = a
 	r.mu.Unlock()
+	r.metrics.Load().owned(id, true)
 	defer func() {
 		r.mu.Lock()
 		delete(r.running, id)
 		r.mu.Unlock()
+		r.metrics.Load().owned(id, false)
 		close(a.done)
 	}()
+	var holders sync.WaitGroup
+	defer holders.Wait()
+	holders.Go(func() {
+		if err := j.hold(jctx); err != nil {
+			cancel(fmt.Errorf("%w: %w", errTakenOver, err))
+		}
+	})
+	holders.Go(func() { r.watch(jctx, id, cancel) })
+	defer cancel(nil) // stops the holders before they are waited for
+	if r.cfg.Cluster != nil {
+		log.Info("export claimed", "node", r.cfg.Cluster.Node, "records", e.Records, "chunks", e.Chunks)
+	}
 
-	log := r.log.With("export", id)
 	if e.StartedAt != nil {
 		r.emit(api.Event{Event: api.EventResumed, ExportID: id, Records: e.Records, Bytes: e.Bytes, Chunks: e.Chunks})
 	}
@@ -106,16 +146,18 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 	})
 
 	env := *r.cfg.Env
+	env.Store = store
 	env.Logger = log
 	chunkStart := time.Now()
 	env.OnChunk = func(c api.Chunk) {
 		now := time.Now()
-		if r.metrics.SealLatency != nil {
-			r.metrics.SealLatency(now.Sub(chunkStart))
+		m := r.metrics.Load()
+		if m.SealLatency != nil {
+			m.SealLatency(now.Sub(chunkStart))
 		}
 		chunkStart = now
-		if r.metrics.Exported != nil {
-			r.metrics.Exported(c.Records, c.Bytes)
+		if m.Exported != nil {
+			m.Exported(c.Records, c.Bytes)
 		}
 		ev := event(api.EventFileGeneration)
 		ev.Chunk = &c
@@ -125,29 +167,70 @@ func (r *Runner) runOne(ctx context.Context, id string) {
 	err = export.Run(jctx, &env, id, dir, stats)
 	close(stop)
 	ticker.Wait()
+	m := r.metrics.Load()
+	cause := context.Cause(jctx)
 
 	switch {
 	case err == nil:
 		r.emit(event(api.EventFinalizing))
 		r.emit(event(api.EventCompleted))
-		r.metrics.finished(api.StateCompleted)
+		m.finished(api.StateCompleted)
 		log.Info("export completed", "records", base.records+stats.Sealed.Load(), "took", time.Since(begin))
-	case errors.Is(context.Cause(jctx), errCancelled):
-		if _, err := r.finish(id, api.StateCancelled, "cancelled"); err != nil && !errors.Is(err, api.ErrState) {
+		r.jobDone(j, log)
+	case lost(err) || jctx.Err() != nil && lost(cause):
+		// Its record is the new owner's now: nothing more is written here,
+		// and the job is not acked (the new owner holds it).
+		log.Warn("export taken over by another node; stopped here", "err", errors.Join(err, cause))
+	case errors.Is(cause, errCancelled):
+		if _, err := r.finishIn(store, id, api.StateCancelled, "cancelled"); err != nil && !errors.Is(err, api.ErrState) {
 			log.Error("record cancel", "err", err)
 		}
 		r.emit(event(api.EventCancelled))
-		r.metrics.finished(api.StateCancelled)
+		m.finished(api.StateCancelled)
+		r.jobDone(j, log)
+	case errors.Is(cause, errElsewhere):
+		r.emit(event(api.EventCancelled))
+		m.finished(api.StateCancelled)
+		log.Info("export cancelled on another node; stopped here")
+		r.jobDone(j, log)
+	case errors.Is(cause, errDeleted):
+		// What this run wrote after the delete goes too.
+		if err := r.removeFiles(id); err != nil {
+			log.Error("remove the files of a deleted export", "err", err)
+		}
+		log.Info("export deleted on another node; stopped here")
+		r.jobDone(j, log)
 	case jctx.Err() != nil:
-		// Shutdown: the export stays running in the checkpoint and is
-		// resumed at the next start.
-		log.Info("export stopped for shutdown; it resumes at the next start", "records", base.records+stats.Sealed.Load())
+		// Shutdown: the export stays running in its record and is resumed
+		// at the next start, or at once by another node.
+		if r.cfg.Cluster == nil {
+			log.Info("export stopped for shutdown; it resumes at the next start", "records", base.records+stats.Sealed.Load())
+			return
+		}
+		if err := j.handover(); err != nil {
+			log.Warn("export stopped for shutdown; another node resumes it once its lease ends", "err", err)
+			return
+		}
+		log.Info("export stopped for shutdown and handed over to another node", "records", base.records+stats.Sealed.Load())
 	default:
 		ev := event(api.EventFailed)
 		ev.Error = err.Error()
 		r.emit(ev)
-		r.metrics.finished(api.StateFailed)
+		m.finished(api.StateFailed)
 		log.Error("export failed", "err", err)
+		r.jobDone(j, log)
+	}
+}
+
+// jobDone acks job j: its export is final or gone, and no node is to run
+// it again.
+func (r *Runner) jobDone(j job, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := j.done(ctx); err != nil {
+		// The job comes back after its lease; whoever takes it finds the
+		// export final and acks it.
+		log.Warn("ack the export's job", "err", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"time"
 
 	"github.com/exportd/exportd/api"
@@ -19,14 +20,17 @@ type Metrics struct {
 	SealLatency func(d time.Duration)
 	// Finished is told each export that reaches a final state.
 	Finished func(state api.State)
+	// Owned is told when this node starts running export id (true) and
+	// when it stops (false).
+	Owned func(id string, owned bool)
 }
 
 // SetMetrics installs the metrics hooks; call it before Run.
 func (r *Runner) SetMetrics(m Metrics) {
-	r.mu.Lock()
-	r.metrics = m
-	r.metrics.queueDepth(len(r.queue)) // the exports New queued
-	r.mu.Unlock()
+	r.metrics.Store(&m)
+	if n, err := r.queue.waiting(context.Background()); err == nil {
+		m.queueDepth(n) // the exports New queued
+	}
 }
 
 func (m *Metrics) queueDepth(n int) {
@@ -38,5 +42,11 @@ func (m *Metrics) queueDepth(n int) {
 func (m *Metrics) finished(state api.State) {
 	if m.Finished != nil {
 		m.Finished(state)
+	}
+}
+
+func (m *Metrics) owned(id string, owned bool) {
+	if m.Owned != nil {
+		m.Owned(id, owned)
 	}
 }

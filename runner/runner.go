@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/exportd/exportd/api"
@@ -41,7 +42,20 @@ type Config struct {
 	Events func(api.Event)
 	// CountTotal asks the database for a total when it is cheap.
 	CountTotal bool
-	Logger     *slog.Logger
+	// Cluster, when set, makes the runner one node of several (see
+	// Cluster); Env.Store must then be Cluster.Store.
+	Cluster *Cluster
+	// Objects, when set, keeps the chunks and manifests in an object store
+	// instead of DataDir (which then holds only the chunks being written).
+	Objects Objects
+	Logger  *slog.Logger
+}
+
+// Objects is an object store as the runner uses it: objstore.Store.
+type Objects interface {
+	export.Objects
+	// DeleteExport removes every object of export id.
+	DeleteExport(ctx context.Context, id string) error
 }
 
 // Runner runs exports. Its methods are safe for concurrent use; it
@@ -51,13 +65,12 @@ type Runner struct {
 	store checkpoint.Records
 	log   *slog.Logger
 
+	queue   queue
+	metrics atomic.Pointer[Metrics]
+
 	mu      sync.Mutex
-	queue   []string // waiting ids, oldest first
 	running map[string]*active
-	wake    chan struct{}
 	closed  bool
-	wg      sync.WaitGroup
-	metrics Metrics
 }
 
 var (
@@ -78,13 +91,16 @@ func New(cfg Config) (*Runner, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Runner{
-		cfg: cfg, store: cfg.Env.Store, log: log,
-		running: map[string]*active{}, wake: make(chan struct{}, 1),
+	if cfg.Objects != nil {
+		env := *cfg.Env
+		env.Objects = cfg.Objects
+		cfg.Env = &env
 	}
-	// Unfinished exports are queued here, before Start can create one: a
-	// scan in Run could meet an export Start just created and queue it a
-	// second time, running it twice at once.
+	if cfg.Cluster != nil && (cfg.Cluster.Store == nil || cfg.Cluster.Queue == nil || cfg.Cluster.Node == "") {
+		return nil, errors.New("runner: cluster without store, queue or node name")
+	}
+	r := &Runner{cfg: cfg, store: cfg.Env.Store, log: log, running: map[string]*active{}}
+	r.metrics.Store(&Metrics{})
 	bad, err := r.store.Unreadable()
 	if err != nil {
 		return nil, err
@@ -93,6 +109,15 @@ func New(cfg Config) (*Runner, error) {
 		r.log.Error("checkpoint record unreadable: the export shows as failed and is not resumed; delete it or restore the record",
 			"export", c.ID, "err", c)
 	}
+	if cfg.Cluster != nil {
+		// The work queue holds the cluster's unfinished exports.
+		r.queue = clusterQueue{cfg.Cluster.Queue}
+		return r, nil
+	}
+	r.queue = newMemQueue(func(n int) { r.metrics.Load().queueDepth(n) })
+	// Unfinished exports are queued here, before Start can create one: a
+	// scan in Run could meet an export Start just created and queue it a
+	// second time, running it twice at once.
 	exports, err := r.store.List()
 	if err != nil {
 		return nil, err
@@ -106,7 +131,7 @@ func New(cfg Config) (*Runner, error) {
 				"namespace", e.Plan.Database+"."+e.Plan.Collection)
 			continue
 		}
-		r.enqueue(e.ID)
+		_ = r.queue.push(context.Background(), e.ID, 0) // the memory queue takes every push
 		if e.State == api.StateRunning {
 			r.log.Info("resuming export after restart", "export", e.ID, "records", e.Records)
 		}
@@ -148,55 +173,26 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// work runs queued exports one at a time until ctx ends.
+// work runs queued exports one at a time until ctx ends. It takes a job
+// only when it has room for it: each of MaxConcurrent workers holds one.
 func (r *Runner) work(ctx context.Context) {
-	for {
-		id, ok := r.next(ctx)
-		if !ok {
+	for ctx.Err() == nil {
+		j, err := r.queue.take(ctx)
+		if ctx.Err() != nil {
+			if j != nil {
+				_ = j.handover()
+			}
 			return
 		}
-		r.runOne(ctx, id)
-	}
-}
-
-func (r *Runner) next(ctx context.Context) (string, bool) {
-	for {
-		r.mu.Lock()
-		if r.closed || ctx.Err() != nil {
-			r.mu.Unlock()
-			return "", false
+		if err != nil {
+			r.log.Warn("waiting for work", "err", err)
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+			}
+			continue
 		}
-		if len(r.queue) > 0 {
-			id := r.queue[0]
-			r.queue = r.queue[1:]
-			r.metrics.queueDepth(len(r.queue))
-			r.mu.Unlock()
-			return id, true
-		}
-		r.mu.Unlock()
-		select {
-		case <-r.wake:
-		case <-ctx.Done():
-			return "", false
-		}
-	}
-}
-
-func (r *Runner) enqueue(id string) {
-	r.mu.Lock()
-	r.queue = append(r.queue, id)
-	r.metrics.queueDepth(len(r.queue))
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-	// Wake every idle worker: one token may serve only one.
-	for range r.cfg.MaxConcurrent - 1 {
-		select {
-		case r.wake <- struct{}{}:
-		default:
-		}
+		r.runOne(ctx, j)
 	}
 }
 
@@ -209,7 +205,7 @@ func (r *Runner) Dir(id string) (string, error) {
 }
 
 // Start accepts a request: see api.Exports.
-func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*api.Manifest, error) {
+func (r *Runner) Start(ctx context.Context, raw json.RawMessage) (*api.Manifest, error) {
 	req, err := request.Decode(raw)
 	if err != nil {
 		return nil, err
@@ -222,12 +218,9 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*api.Manifest, e
 	if err := r.allowed(plan.Database, plan.Collection); err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	full := len(r.queue) >= r.cfg.QueueSize && len(r.running) >= r.cfg.MaxConcurrent
-	closed := r.closed
-	r.mu.Unlock()
-	if closed {
-		return nil, fmt.Errorf("%w: shutting down", api.ErrBusy)
+	full, err := r.full(ctx)
+	if err != nil {
+		return nil, err
 	}
 	e := checkpoint.NewExport(req.RequestID, raw, plan, time.Now())
 	if full && req.RequestID != "" {
@@ -244,19 +237,48 @@ func (r *Runner) Start(_ context.Context, raw json.RawMessage) (*api.Manifest, e
 		return nil, err
 	}
 	if !created {
+		if got.State == api.StateQueued && r.cfg.Cluster != nil {
+			// The node that made it may have died before queuing it: queue
+			// it again (the work queue keeps one of the two).
+			if err := r.queue.push(ctx, got.ID, 0); err != nil {
+				return nil, err
+			}
+		}
 		return r.Status(got.ID)
 	}
 	dir, _ := r.Dir(e.ID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, errors.Join(err, r.store.Delete(e.ID))
 	}
-	m, err := r.record(e.ID).Save()
+	m, err := r.record(e.ID).Save(ctx)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	r.emit(api.Event{Event: api.EventQueued, ExportID: e.ID})
-	r.enqueue(e.ID)
+	if err := r.queue.push(ctx, e.ID, 0); err != nil {
+		// The record stays queued: the same request (same requestId)
+		// queues it again.
+		return nil, err
+	}
 	return m, nil
+}
+
+// full reports whether a new export must be refused: QueueSize exports
+// wait (and, alone, every worker is busy). It refuses every request once
+// the runner is shutting down.
+func (r *Runner) full(ctx context.Context) (bool, error) {
+	r.mu.Lock()
+	busy := len(r.running) >= r.cfg.MaxConcurrent || r.cfg.Cluster != nil
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return false, fmt.Errorf("%w: shutting down", api.ErrBusy)
+	}
+	n, err := r.queue.waiting(ctx)
+	if err != nil {
+		return false, err
+	}
+	return busy && n >= r.cfg.QueueSize, nil
 }
 
 // reserved are MongoDB's own databases: exported only when the allow-list
@@ -340,16 +362,19 @@ func (r *Runner) Cancel(id string) (*api.Manifest, error) {
 	a, running := r.running[id]
 	if running {
 		a.cancel(errCancelled)
-	} else {
-		r.queue = slices.DeleteFunc(r.queue, func(q string) bool { return q == id })
 	}
 	r.mu.Unlock()
 	if !running {
+		r.queue.drop(id)
 		m, err := r.finish(id, api.StateCancelled, "cancelled")
 		if err != nil {
 			return nil, err
 		}
-		r.emit(api.Event{Event: api.EventCancelled, ExportID: id})
+		if e.State != api.StateRunning {
+			// A running export's owner, on another node, stops it within
+			// Cluster.Watch and says so itself.
+			r.emit(api.Event{Event: api.EventCancelled, ExportID: id})
+		}
 		return m, nil
 	}
 	// The worker records the cancel once the export has stopped.
@@ -369,12 +394,16 @@ func (r *Runner) Resume(id string) (*api.Manifest, error) {
 	if e.State != api.StateFailed && e.State != api.StateCancelled {
 		return nil, fmt.Errorf("%w: export %s is %s; only failed or cancelled exports resume", api.ErrState, id, e.State)
 	}
-	m, err := r.record(id).SetState(api.StateQueued, "", time.Now().UTC())
+	m, err := r.record(id).SetState(context.Background(), api.StateQueued, "", time.Now().UTC())
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	r.emit(api.Event{Event: api.EventQueued, ExportID: id})
-	r.enqueue(id)
+	// A resume is a queuing of its own: the work queue must not take it
+	// for the export's first.
+	if err := r.queue.push(context.Background(), id, uint64(time.Now().UnixNano())); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -395,12 +424,29 @@ func (r *Runner) remove(e *checkpoint.Export) error {
 			return err
 		}
 	}
-	dir, _ := r.Dir(id)
-	if err := os.RemoveAll(dir); err != nil {
+	if err := r.removeFiles(id); err != nil {
 		return err
 	}
 	return mapErr(r.store.Delete(id))
 }
+
+// removeFiles deletes the files of export id: its directory and, with an
+// object store, its objects.
+func (r *Runner) removeFiles(id string) error {
+	dir, _ := r.Dir(id)
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	if r.cfg.Objects != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
+		defer cancel()
+		return r.cfg.Objects.DeleteExport(ctx, id)
+	}
+	return nil
+}
+
+// deleteTimeout bounds the removal of an export's objects.
+const deleteTimeout = 2 * time.Minute
 
 // get returns export id if it exists and its namespace is allowed.
 func (r *Runner) get(id string) (*checkpoint.Export, error) {
@@ -430,6 +476,9 @@ func (r *Runner) expire(now time.Time) {
 	for _, e := range all {
 		if e.Finished() && e.FinishedAt != nil && now.Sub(*e.FinishedAt) > r.cfg.Retention {
 			if err := r.remove(e); err != nil {
+				if errors.Is(err, api.ErrNotFound) {
+					continue // another node expired it first
+				}
 				r.log.Error("retention: delete export", "export", e.ID, "err", err)
 				continue
 			}
@@ -440,14 +489,23 @@ func (r *Runner) expire(now time.Time) {
 
 // finish moves export id to a final state.
 func (r *Runner) finish(id string, state api.State, msg string) (*api.Manifest, error) {
-	m, err := r.record(id).SetState(state, msg, time.Now().UTC())
+	return r.finishIn(r.store, id, state, msg)
+}
+
+// finishIn is finish through store (the owner's view of it, for a run).
+func (r *Runner) finishIn(store checkpoint.Records, id string, state api.State, msg string) (*api.Manifest, error) {
+	rec := r.record(id)
+	rec.Store = store
+	ctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
+	defer cancel()
+	m, err := rec.SetState(ctx, state, msg, time.Now().UTC())
 	return m, mapErr(err)
 }
 
 // record is export id's record and manifest, for changing them.
 func (r *Runner) record(id string) export.Record {
 	dir, _ := r.Dir(id)
-	return export.Record{Store: r.store, ID: id, Dir: dir}
+	return export.Record{Store: r.store, ID: id, Dir: dir, Objects: r.cfg.Env.Objects}
 }
 
 // mapErr gives the store's errors the service's meaning: its ErrNotFound
