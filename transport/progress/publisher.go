@@ -56,12 +56,21 @@ var errLater = errors.New("progress: nats cannot take more now")
 //     goroutine.
 //   - The events of one export reach NATS in the order they were
 //     published. The Publisher assigns Seq (the caller's value is ignored)
-//     when it hands an event to NATS: 1, 2, 3, ... per export, so a
-//     subscriber sees seq increase by one with each event it gets. A gap
+//     when it hands an event to NATS: one more than the export's last, so
+//     a subscriber sees seq increase by one with each event it gets. A gap
 //     means events were lost past the queue limit (see below). The counter
-//     is kept until the export has had no event for an hour; a daemon
-//     restart, or an event after that hour, starts again at 1 (with
-//     export-queued or export-resumed).
+//     is kept until the export has had no event for an hour.
+//   - With a History (WithHistory), an export the Publisher has no counter
+//     for (since it was made, or for an hour) continues from the seq of
+//     the last event the history stored, whichever node sent it: seq keeps
+//     increasing across daemon restarts and takeovers. The export's events
+//     wait in its queue, in order, until the history answers; other
+//     exports' events do not wait. When the history has no event of the
+//     export (none kept, or older than it keeps), seq starts at 1; when it
+//     fails, or does not answer within DefaultHistoryTimeout, a warning is
+//     logged and seq starts at 1 too. Without a history, a daemon restart,
+//     or an event after that hour, starts again at 1 (with export-queued or
+//     export-resumed).
 //   - export-processing events are rate limited to one per processing
 //     interval per export (DefaultProcessingInterval). A queued one is
 //     replaced by a newer one, and dropped when any later event of its
@@ -96,9 +105,22 @@ type Publisher struct {
 	limit    int
 	idle     time.Duration
 
+	history        History
+	none           error         // the history's "no event stored"
+	historyTimeout time.Duration // bounds each question to it
+	// historyDownUntil is when Last may ask the history again after it
+	// failed (unix nanoseconds).
+	historyDownUntil atomic.Int64
+	// lookupCtx ends the history lookups when the sender stops, which
+	// waits for them (lookups).
+	lookupCtx   context.Context
+	stopLookups context.CancelFunc
+	lookups     sync.WaitGroup
+
 	mu      sync.Mutex
 	exports map[string]*queue
 	active  []*queue // the queues that hold events
+	looking int      // history lookups in flight
 	closing bool
 
 	wake      chan struct{} // a queue grew; capacity 1
@@ -165,10 +187,13 @@ func NewPublisher(nc *nats.Conn, prefix string, logger *slog.Logger, opts ...Pub
 		closeCh:  make(chan struct{}),
 		abort:    make(chan struct{}),
 		done:     make(chan struct{}),
+
+		historyTimeout: DefaultHistoryTimeout,
 	}
 	for _, opt := range opts {
 		opt(p)
 	}
+	p.lookupCtx, p.stopLookups = context.WithCancel(context.Background())
 	go p.run()
 	return p
 }
@@ -194,7 +219,7 @@ func (p *Publisher) Publish(ev api.Event) {
 			p.log.Warn("progress event without a usable export id", "event", ev.Event, "export", ev.ExportID)
 			return
 		}
-		q = &queue{subject: api.ProgressSubject(p.prefix, ev.ExportID)}
+		q = &queue{subject: api.ProgressSubject(p.prefix, ev.ExportID), known: p.history == nil}
 		p.exports[ev.ExportID] = q
 	}
 	appended, shed := q.push(ev, p.limit)
@@ -221,18 +246,29 @@ func (p *Publisher) Publish(ev api.Event) {
 }
 
 // Last returns the newest event of export id that was handed to NATS, with
-// its seq, if the Publisher still knows the export (it forgets one an hour
-// after its last event, and knows nothing from before a restart). A
-// subscriber that came late, or that resubscribed after an outage, asks
-// for it (the service's <prefix>.last) to catch up with what it missed.
+// its seq, if the Publisher knows the export (it forgets one an hour after
+// its last event, and knows nothing from before it was made). For an export
+// it does not know, a Publisher with a History returns the history's last
+// stored event, which another node (or this daemon before a restart) may
+// have sent; asking takes DefaultHistoryTimeout at most, and for a while
+// after the history failed Last does not ask it. A subscriber that came
+// late, or that resubscribed after an outage, asks for it (the service's
+// <prefix>.last) to catch up with what it missed.
 func (p *Publisher) Last(id string) (api.Event, bool) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	q := p.exports[id]
-	if q == nil || !q.hasSent {
+	switch {
+	case q != nil && q.hasSent:
+		ev := q.sent
+		p.mu.Unlock()
+		return ev, true
+	case p.history == nil || q != nil && q.known:
+		// Known, and nothing was sent: the history had no event either.
+		p.mu.Unlock()
 		return api.Event{}, false
 	}
-	return q.sent, true
+	p.mu.Unlock()
+	return p.lastFromHistory(id)
 }
 
 // Stats returns the Publisher's counters.
@@ -246,7 +282,9 @@ func (p *Publisher) Stats() PublisherStats {
 }
 
 // Close stops taking events, hands every queued event to NATS (rate limits
-// no longer apply), waits until the server has them, and stops the sender.
+// no longer apply; an export whose history lookup is in flight waits for
+// it, DefaultHistoryTimeout at most), waits until the server has them, and
+// stops the sender.
 // When ctx ends first, what is still queued is Lost and Close returns an
 // error that says how many. It does not close the connection.
 func (p *Publisher) Close(ctx context.Context) error {
@@ -292,6 +330,10 @@ type message struct {
 // Close is called.
 func (p *Publisher) run() {
 	defer close(p.done)
+	defer func() {
+		p.stopLookups()
+		p.lookups.Wait()
+	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -307,8 +349,9 @@ func (p *Publisher) run() {
 	for {
 		now := time.Now()
 		var next time.Time // when to look again; zero: only when woken
+		held := false      // some export's events wait for the history
 		if len(pending) == 0 {
-			pending, next = p.take(now, flushing, p.nc.IsConnected(), pending)
+			pending, next, held = p.take(now, flushing, p.nc.IsConnected(), pending)
 		}
 		switch {
 		case len(pending) > 0 && now.Before(retryAt):
@@ -332,7 +375,7 @@ func (p *Publisher) run() {
 					return
 				}
 			}
-		case flushing:
+		case flushing && !held:
 			return // taking while flushing holds nothing back: all is sent
 		}
 		if now.Sub(swept) > p.idle/4 {
@@ -360,13 +403,21 @@ func (p *Publisher) run() {
 
 // take moves the events that may go now from the queues to out, assigning
 // their seq, and returns when a held export-processing event may go.
-// Flushing holds nothing back.
-func (p *Publisher) take(now time.Time, flushing, connected bool, out []message) ([]message, time.Time) {
-	var next time.Time
+// Flushing holds nothing back but the exports that wait for the history
+// (held), whose lookups it starts; each one's end wakes the sender.
+func (p *Publisher) take(now time.Time, flushing, connected bool, out []message) (_ []message, next time.Time, held bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	keep := p.active[:0]
 	for _, q := range p.active {
+		if !q.known {
+			if !q.looking && p.looking < lookupsMax {
+				p.lookUp(q, q.front().ExportID)
+			}
+			held = true
+			keep = append(keep, q)
+			continue
+		}
 		for q.len() > 0 && len(out) < takeMax {
 			ev := q.front()
 			if ev.Event == api.EventProcessing && !flushing {
@@ -403,7 +454,7 @@ func (p *Publisher) take(now time.Time, flushing, connected bool, out []message)
 	}
 	clear(p.active[len(keep):])
 	p.active = keep
-	return out, next
+	return out, next, held
 }
 
 // send hands msgs to NATS in order and returns how many are done with:

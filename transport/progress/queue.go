@@ -18,6 +18,10 @@ type queue struct {
 	// seq is the last seq sent; gap is how many events were lost since,
 	// so that the next one sent shows the hole.
 	seq, gap int64
+	// known says seq is the export's: the Publisher has no history, or
+	// the history answered (or failed to). Until then the queue's events
+	// wait; looking says the lookup is in flight.
+	known, looking bool
 	// nextProcessing is when the next export-processing event may go.
 	nextProcessing time.Time
 	// last is when an event was last taken, for forgetting idle exports.

@@ -1,0 +1,120 @@
+package progress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/exportd/exportd/api"
+)
+
+// DefaultHistoryTimeout bounds each question to a Publisher's History: an
+// export's first event waits that long at most for its seq, and Last for
+// an export the Publisher does not know. JetStream answers a direct get in
+// milliseconds; two seconds leave room for a retry, not for a stream
+// leader's election (4 to 9 s), which would hold the export's events
+// back for as long.
+const DefaultHistoryTimeout = 2 * time.Second
+
+const (
+	// lookupsMax bounds the history lookups in flight; the exports beyond
+	// it wait for a slot. Enough for the exports a daemon resumes at once
+	// to be looked up together even when the history does not answer.
+	lookupsMax = 64
+	// historyPause is how long Last does not ask a history that failed
+	// (for Last or for a lookup), so that <prefix>.last for every export
+	// answers from the manifests at once instead of waiting a timeout per
+	// export. The lookups of seq always ask: each export gets its chance.
+	historyPause = 10 * time.Second
+)
+
+// History keeps the progress events of every export beyond a Publisher's
+// memory, whoever sent them: a cluster's progress stream
+// (cluster.Progress), which stores each node's events. Its methods are
+// called from several goroutines at once.
+type History interface {
+	// LastEvent returns the JSON of the last api.Event stored on subject,
+	// an export's api.ProgressSubject, and its position in the history
+	// (unused here). It returns within ctx.
+	LastEvent(ctx context.Context, subject string) (data []byte, seq uint64, err error)
+}
+
+// WithHistory makes the Publisher continue each export's seq from the last
+// event h has stored (see Publisher), and Last answer for the exports it
+// does not know from h. none is the error, matched with errors.Is, by
+// which h says no event of the export is stored (cluster.ErrNoEvent);
+// nil data without an error says so too. Any other error is logged as a
+// warning, and the Publisher goes on without the history's answer. A nil
+// h (no value at all, not a nil pointer in it) means no history.
+func WithHistory(h History, none error) PublisherOption {
+	return func(p *Publisher) { p.history, p.none = h, none }
+}
+
+// lookUp starts looking the last stored event of q's export (id) up, on a
+// goroutine of its own that Close waits for. The answer sets q's counter
+// and lets the sender take q's events. p.mu is held.
+func (p *Publisher) lookUp(q *queue, id string) {
+	q.looking = true
+	p.looking++
+	p.lookups.Add(1)
+	go func() {
+		defer p.lookups.Done()
+		ev, found, err := p.lastStored(p.lookupCtx, q.subject, id)
+		p.mu.Lock()
+		q.looking, q.known = false, true
+		p.looking--
+		if found {
+			q.seq = ev.Seq
+			q.sent, q.hasSent = ev, true
+		}
+		p.mu.Unlock()
+		if err != nil && p.lookupCtx.Err() == nil {
+			p.historyDownUntil.Store(time.Now().Add(historyPause).UnixNano())
+			p.log.Warn("progress history failed: seq starts again at 1", "export", id, "err", err)
+		}
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// lastStored asks the history for the last stored event of export id on
+// subject, within the history timeout. found is false when none is
+// stored, or when err says why the history could not tell.
+func (p *Publisher) lastStored(ctx context.Context, subject, id string) (ev api.Event, found bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, p.historyTimeout)
+	defer cancel()
+	data, _, err := p.history.LastEvent(ctx, subject)
+	switch {
+	case err == nil && data == nil, err != nil && p.none != nil && errors.Is(err, p.none):
+		return api.Event{}, false, nil
+	case err != nil:
+		return api.Event{}, false, err
+	}
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return api.Event{}, false, fmt.Errorf("stored event of %s: %w", subject, err)
+	}
+	if ev.ExportID != id || ev.Seq < 1 {
+		return api.Event{}, false, fmt.Errorf("stored event of %s is export %q's with seq %d", subject, api.Clip(ev.ExportID, 64), ev.Seq)
+	}
+	return ev, true, nil
+}
+
+// lastFromHistory is Last for an export the Publisher does not know: the
+// history's last stored event, unless the history failed less than
+// historyPause ago.
+func (p *Publisher) lastFromHistory(id string) (api.Event, bool) {
+	if !api.ValidSubjectToken(id) || time.Now().UnixNano() < p.historyDownUntil.Load() {
+		return api.Event{}, false
+	}
+	ev, found, err := p.lastStored(context.Background(), api.ProgressSubject(p.prefix, id), id)
+	if err != nil {
+		p.historyDownUntil.Store(time.Now().Add(historyPause).UnixNano())
+		p.log.Warn("progress history failed: last events come from the manifests for a while",
+			"export", id, "pause", historyPause, "err", err)
+	}
+	return ev, found
+}
