@@ -65,19 +65,9 @@ func (o *Object) ReadAt(p []byte, off int64) (int, error) {
 // Seek sets the offset of the next Read as io.Seeker says; an offset past
 // the end is allowed and reads io.EOF. It sends no request.
 func (o *Object) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = o.pos + offset
-	case io.SeekEnd:
-		abs = o.info.Size + offset
-	default:
-		return o.pos, fmt.Errorf("seek %s: invalid whence %d", o.info.Key, whence)
-	}
-	if abs < 0 {
-		return o.pos, fmt.Errorf("seek %s: negative offset %d", o.info.Key, abs)
+	abs, err := SeekOffset(o.pos, o.info.Size, offset, whence)
+	if err != nil {
+		return o.pos, fmt.Errorf("seek %s: %w", o.info.Key, err)
 	}
 	if abs <= o.info.Size { // minio-go refuses offsets past the end
 		if _, err := o.o.Seek(abs, io.SeekStart); err != nil {
@@ -85,6 +75,30 @@ func (o *Object) Seek(offset int64, whence int) (int64, error) {
 		}
 	}
 	o.pos = abs
+	return abs, nil
+}
+
+// SeekOffset is the offset that Seek(offset, whence) moves to from pos
+// in content of size bytes, as io.Seeker says: whence is io.SeekStart,
+// io.SeekCurrent or io.SeekEnd, and the new offset may lie past the end
+// but not before the start (one that overflows int64 does). On an error
+// it returns pos. Object.Seek applies it, and so does a reader that lays
+// objects end to end (transport/httpapi's /data), so that the two agree.
+func SeekOffset(pos, size, offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = pos + offset
+	case io.SeekEnd:
+		abs = size + offset
+	default:
+		return pos, fmt.Errorf("invalid whence %d", whence)
+	}
+	if abs < 0 {
+		return pos, fmt.Errorf("negative offset %d", abs)
+	}
 	return abs, nil
 }
 

@@ -4,42 +4,47 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
+	"time"
+
+	"github.com/exportd/exportd/objstore"
 )
 
 // errChunkSize means a chunk file's size is not the one its manifest
 // records: the file is damaged or was replaced.
 var errChunkSize = errors.New("chunk file size does not match the manifest")
 
-// concatPart is one file of an concat.
+// concatPart is one file of a concat.
 type concatPart struct {
-	path  string
 	start int64 // offset of the file's first byte in the concatenation
 	size  int64
 }
 
 // concat is a read-only file made of several files laid end to end,
-// for http.ServeContent: it maps an offset to the file that holds it,
-// opening that file on first use and closing it when a read moves on to
-// another file. Only one file is open at a time. Each file's size must be
-// the one given; a file that differs fails the read that reaches it, so
-// a response never carries bytes of the wrong length. It is not safe for
+// for http.ServeContent: it maps an offset to the file that holds it by
+// arithmetic over the sizes given, opening that file on first use and
+// closing it when a read moves on to another file. Only one file is
+// open at a time, and a Seek opens none. open must give a file of the
+// size given (download.openChunk checks it against the manifest); a
+// file that ends sooner fails the read that reaches its end, so a
+// response never carries bytes of the wrong length. It is not safe for
 // concurrent use.
 type concat struct {
 	parts []concatPart
+	open  func(i int) (File, error)
 	size  int64
 	off   int64
-	f     *os.File // nil, or the open file of parts[cur]
-	cur   int
+	f     File  // nil, or the open file of parts[cur]
+	cur   int   // which part f is
+	pos   int64 // f's offset
 }
 
-// newConcat lays out files of the given paths and sizes.
-func newConcat(paths []string, sizes []int64) *concat {
-	c := &concat{parts: make([]concatPart, len(paths))}
-	for i, p := range paths {
-		c.parts[i] = concatPart{path: p, start: c.size, size: sizes[i]}
-		c.size += sizes[i]
+// newConcat lays out files of the given sizes; open(i) opens file i.
+func newConcat(sizes []int64, open func(i int) (File, error)) *concat {
+	c := &concat{parts: make([]concatPart, len(sizes)), open: open}
+	for i, size := range sizes {
+		c.parts[i] = concatPart{start: c.size, size: size}
+		c.size += size
 	}
 	return c
 }
@@ -60,64 +65,71 @@ func (c *concat) Read(p []byte) (int, error) {
 	// they end where they start.
 	i := sort.Search(len(c.parts), func(i int) bool { return c.parts[i].start+c.parts[i].size > c.off })
 	part := c.parts[i]
-	if err := c.open(i); err != nil {
+	if err := c.use(i); err != nil {
 		return 0, err
 	}
 	rel := c.off - part.start
+	if c.pos != rel {
+		if _, err := c.f.Seek(rel, io.SeekStart); err != nil {
+			return 0, err
+		}
+		c.pos = rel
+	}
 	if rest := part.size - rel; int64(len(p)) > rest {
 		p = p[:rest]
 	}
-	n, err := c.f.ReadAt(p, rel)
+	n, err := io.ReadFull(c.f, p)
 	c.off += int64(n)
+	c.pos += int64(n)
 	if n == len(p) {
-		return n, nil // ReadAt may report io.EOF along with the file's last byte
+		return n, nil
 	}
-	if err == nil || errors.Is(err, io.EOF) {
-		err = fmt.Errorf("%s: %w (shorter than %d bytes)", part.path, errChunkSize, part.size)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("part %d: %w (shorter than %d bytes)", i, errChunkSize, part.size)
 	}
 	return n, err
 }
 
-// open makes parts[i] the open file, closing the previous one.
-func (c *concat) open(i int) error {
+// use makes parts[i] the open file, closing the previous one.
+func (c *concat) use(i int) error {
 	if c.f != nil && c.cur == i {
 		return nil
 	}
 	if err := c.Close(); err != nil {
 		return err
 	}
-	part := c.parts[i]
-	f, err := os.Open(part.path)
+	f, err := c.open(i)
 	if err != nil {
 		return err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return errors.Join(err, f.Close())
-	}
-	if fi.Size() != part.size {
-		return errors.Join(fmt.Errorf("%s: %w (%d bytes, manifest says %d)", part.path, errChunkSize, fi.Size(), part.size), f.Close())
-	}
-	c.f, c.cur = f, i
+	c.f, c.cur, c.pos = f, i, 0
 	return nil
 }
 
-// Seek sets the offset for the next Read. An offset past the end is
-// allowed (Read then returns io.EOF); a negative one is not.
-func (c *concat) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = c.off + offset
-	case io.SeekEnd:
-		abs = c.size + offset
-	default:
-		return 0, fmt.Errorf("seek: invalid whence %d", whence)
+// check opens every file in turn, one at a time, and returns the newest
+// ModTime; so that a damaged export fails before the first byte goes
+// out, with a status, and not halfway through. The last file stays open
+// for a read that starts there.
+func (c *concat) check() (time.Time, error) {
+	var newest time.Time
+	for i := range c.parts {
+		if err := c.use(i); err != nil {
+			return time.Time{}, err
+		}
+		if mt := c.f.ModTime(); mt.After(newest) {
+			newest = mt
+		}
 	}
-	if abs < 0 {
-		return 0, fmt.Errorf("seek: negative position %d", abs)
+	return newest, nil
+}
+
+// Seek sets the offset for the next Read, as objstore.Object.Seek does:
+// an offset past the end is allowed (Read then returns io.EOF); a
+// negative one is not. It opens no file.
+func (c *concat) Seek(offset int64, whence int) (int64, error) {
+	abs, err := objstore.SeekOffset(c.off, c.size, offset, whence)
+	if err != nil {
+		return abs, fmt.Errorf("seek: %w", err)
 	}
 	c.off = abs
 	return abs, nil

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -40,7 +41,13 @@ func newConcatLayout(tb testing.TB, dir string, sizes ...int64) *concatLayout {
 	return l
 }
 
-func (l *concatLayout) open() *concat { return newConcat(l.paths, l.sizes) }
+func (l *concatLayout) open() *concat { return openConcat(l.paths, l.sizes) }
+
+// openConcat is the concatenation of the files at paths, of the given
+// sizes.
+func openConcat(paths []string, sizes []int64) *concat {
+	return newConcat(sizes, func(i int) (File, error) { return openFile(paths[i]) })
+}
 
 // FuzzConcat checks that every read of the virtual file, after any
 // seek, gives the same bytes as the same slice of the concatenated files,
@@ -171,7 +178,7 @@ func TestConcat(t *testing.T) {
 				t.Fatal(err)
 			}
 			if prev != nil && prev != c.f {
-				if _, err := prev.Stat(); !errors.Is(err, os.ErrClosed) {
+				if _, err := prev.(*dirFile).Stat(); !errors.Is(err, os.ErrClosed) {
 					t.Errorf("the file before offset %d was left open", off)
 				}
 			}
@@ -183,8 +190,31 @@ func TestConcat(t *testing.T) {
 			t.Fatalf("second Close: %v", err)
 		}
 	})
+	t.Run("a Seek opens no file, a Read only its own", func(t *testing.T) {
+		var opened []int
+		c := newConcat(l.sizes, func(i int) (File, error) {
+			opened = append(opened, i)
+			return openFile(l.paths[i])
+		})
+		defer c.Close()
+		for _, off := range []int64{33, 0, 12, 31} {
+			if _, err := c.Seek(off, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(opened) != 0 {
+			t.Fatalf("Seek opened files %v", opened)
+		}
+		buf := make([]byte, 3)
+		if _, err := io.ReadFull(c, buf); err != nil || !bytes.Equal(buf, l.data[31:34]) {
+			t.Fatalf("read at 31: %q, %v", buf, err)
+		}
+		if !slices.Equal(opened, []int{3}) {
+			t.Fatalf("a read in the last file opened files %v", opened)
+		}
+	})
 	t.Run("file shorter than its size", func(t *testing.T) {
-		c := newConcat(l.paths, []int64{10, 0, 21, 5})
+		c := openConcat(l.paths, []int64{10, 0, 21, 5})
 		defer c.Close()
 		_, err := io.ReadAll(c)
 		if !errors.Is(err, errChunkSize) {
@@ -192,7 +222,7 @@ func TestConcat(t *testing.T) {
 		}
 	})
 	t.Run("file gone", func(t *testing.T) {
-		c := newConcat(append([]string{filepath.Join(dir, "missing")}, l.paths[1:]...), l.sizes)
+		c := openConcat(append([]string{filepath.Join(dir, "missing")}, l.paths[1:]...), l.sizes)
 		defer c.Close()
 		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("Read of a missing file: %v", err)

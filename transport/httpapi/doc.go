@@ -5,6 +5,7 @@
 // replayed from an EventLog (eventlog.go: MemoryLog, fed from NATS); the
 // NATS operations over HTTP behind the API token (control.go); the signed
 // links of an export (links.go); and a mount for the web console. It
-// reads exports through api.Exports and the files of their directories;
-// it never writes them.
+// reads exports through api.Exports and their chunk files through Files
+// (files.go: the export directories, or an object store with
+// ObjectFiles); it never writes them.
 package httpapi

@@ -1,16 +1,14 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
@@ -22,11 +20,9 @@ import (
 // place gives, a digest that is not SHA-256 hex, an unknown format.
 var errManifest = errors.New("manifest does not describe servable chunks")
 
-// download is an export about to be downloaded: its manifest, checked,
-// and where its files are.
+// download is an export about to be downloaded: its manifest, checked.
 type download struct {
 	m           *api.Manifest
-	dir         string
 	format      request.Format
 	compression request.Compression
 	ext         string
@@ -49,31 +45,13 @@ func (h *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := d.m.Chunks[n]
-	path, err := d.chunkPath(n)
+	f, err := h.openChunk(r.Context(), d, n)
 	if err != nil {
-		h.writeErr(w, r, err)
-		return
-	}
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		h.writeError(w, r, http.StatusNotFound, "chunk file is gone") // the export was deleted meanwhile
-		return
-	}
-	if err != nil {
-		h.writeErr(w, r, err)
+		h.writeFileErr(w, r, err)
 		return
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		h.writeErr(w, r, err)
-		return
-	}
-	if fi.Size() != c.Bytes {
-		h.writeErr(w, r, fmt.Errorf("%s: %w (%d bytes, manifest says %d)", path, errChunkSize, fi.Size(), c.Bytes))
-		return
-	}
-	modtime := fi.ModTime()
+	modtime := f.ModTime()
 	if d.m.FinishedAt != nil {
 		modtime = *d.m.FinishedAt
 	}
@@ -81,8 +59,8 @@ func (h *Server) serveChunk(w http.ResponseWriter, r *http.Request) {
 	d.setHeaders(w, name, `"sha256-`+c.SHA256+`"`)
 	h.metrics.ActiveDownloads.Inc()
 	defer h.metrics.ActiveDownloads.Dec()
-	// An *os.File goes to the socket with sendfile where the OS has it.
-	h.serveContent(w, r, name, modtime, f, fi.Size())
+	// A local file goes to the socket with sendfile where the OS has it.
+	h.serveContent(w, r, name, modtime, f, f.Size())
 }
 
 // serveData answers GET /exports/{id}/data: the chunks of a completed
@@ -96,48 +74,32 @@ func (h *Server) serveData(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, http.StatusConflict, fmt.Sprintf("export is %s; the whole export can be downloaded once it is completed", d.m.State))
 		return
 	}
-	paths := make([]string, len(d.m.Chunks))
 	sizes := make([]int64, len(d.m.Chunks))
 	sums := sha256.New()
-	var newest time.Time
 	for i, c := range d.m.Chunks {
-		path, err := d.chunkPath(i)
-		if err != nil {
+		if err := d.checkChunk(i); err != nil {
 			h.writeErr(w, r, err)
 			return
 		}
-		// Check every file before the first byte goes out, so that a
-		// damaged export fails with a status and not halfway through.
-		fi, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			h.writeError(w, r, http.StatusNotFound, "chunk file is gone")
-			return
-		}
-		if err != nil {
-			h.writeErr(w, r, err)
-			return
-		}
-		if fi.Size() != c.Bytes {
-			h.writeErr(w, r, fmt.Errorf("%s: %w (%d bytes, manifest says %d)", path, errChunkSize, fi.Size(), c.Bytes))
-			return
-		}
-		if fi.ModTime().After(newest) {
-			newest = fi.ModTime()
-		}
-		paths[i], sizes[i] = path, c.Bytes
+		sizes[i] = c.Bytes
 		sums.Write([]byte(c.SHA256))
 		sums.Write([]byte{'\n'})
 	}
-	modtime := newest
-	if d.m.FinishedAt != nil {
-		modtime = *d.m.FinishedAt
-	}
-	content := newConcat(paths, sizes)
+	content := newConcat(sizes, func(i int) (File, error) { return h.openChunk(r.Context(), d, i) })
 	defer func() {
 		if err := content.Close(); err != nil {
 			h.logger.Error("close chunk file", "export", d.m.ID, "err", err)
 		}
 	}()
+	newest, err := content.check()
+	if err != nil {
+		h.writeFileErr(w, r, err)
+		return
+	}
+	modtime := newest
+	if d.m.FinishedAt != nil {
+		modtime = *d.m.FinishedAt
+	}
 	name := d.m.ID + "." + d.ext
 	d.setHeaders(w, name, `"chunks-sha256-`+hex.EncodeToString(sums.Sum(nil))+`"`)
 	h.metrics.ActiveDownloads.Inc()
@@ -161,31 +123,55 @@ func (h *Server) download(w http.ResponseWriter, r *http.Request) (*download, bo
 		h.writeErr(w, r, fmt.Errorf("export %s: %w: manifest of %q", id, errManifest, m.ID))
 		return nil, false
 	}
-	dir, err := h.exports.Dir(id)
-	if err != nil {
-		h.writeErr(w, r, err)
-		return nil, false
-	}
 	h.logger.Debug("download", "export", id, "path", r.URL.Path, "method", r.Method, "range", r.Header.Get("Range"))
 	f, c, err := manifestFormat(m)
 	if err != nil {
 		h.writeErr(w, r, fmt.Errorf("export %s: %w", id, err))
 		return nil, false
 	}
-	return &download{m: m, dir: dir, format: f, compression: c, ext: m.Ext}, true
+	return &download{m: m, format: f, compression: c, ext: m.Ext}, true
 }
 
-// chunkPath is the path of chunk i, built only from the export's directory
-// and a name that has exactly the form chunker.Name gives chunk i.
-func (d *download) chunkPath(i int) (string, error) {
+// checkChunk checks that the manifest's chunk i has exactly the name
+// that chunker.Name gives chunk i, so that no file name comes from
+// anywhere else, and a SHA-256 for its ETag.
+func (d *download) checkChunk(i int) error {
 	c := d.m.Chunks[i]
 	if c.Index != i || c.Name != chunker.Name(i, d.ext) {
-		return "", fmt.Errorf("export %s chunk %d: %w: index %d, name %q", d.m.ID, i, errManifest, c.Index, c.Name)
+		return fmt.Errorf("export %s chunk %d: %w: index %d, name %q", d.m.ID, i, errManifest, c.Index, c.Name)
 	}
 	if sum, err := hex.DecodeString(c.SHA256); err != nil || len(sum) != sha256.Size {
-		return "", fmt.Errorf("export %s chunk %d: %w: sha256 %q", d.m.ID, i, errManifest, c.SHA256)
+		return fmt.Errorf("export %s chunk %d: %w: sha256 %q", d.m.ID, i, errManifest, c.SHA256)
 	}
-	return filepath.Join(d.dir, c.Name), nil
+	return nil
+}
+
+// openChunk opens chunk i of d from the server's Files and checks its
+// size against the manifest.
+func (h *Server) openChunk(ctx context.Context, d *download, i int) (File, error) {
+	if err := d.checkChunk(i); err != nil {
+		return nil, err
+	}
+	c := d.m.Chunks[i]
+	f, err := h.files.Open(ctx, d.m.ID, c.Name)
+	if err != nil {
+		return nil, fmt.Errorf("export %s chunk %d: %w", d.m.ID, i, err)
+	}
+	if f.Size() != c.Bytes {
+		return nil, errors.Join(fmt.Errorf("export %s %s: %w (%d bytes, manifest says %d)", d.m.ID, c.Name, errChunkSize, f.Size(), c.Bytes), f.Close())
+	}
+	return f, nil
+}
+
+// writeFileErr answers an error from opening chunk files: 404 for a
+// file that is gone (the export was deleted meanwhile), else as
+// writeErr.
+func (h *Server) writeFileErr(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		h.writeError(w, r, http.StatusNotFound, "chunk file is gone")
+		return
+	}
+	h.writeErr(w, r, err)
 }
 
 // setHeaders sets the headers of a download named name; http.ServeContent

@@ -52,8 +52,13 @@ const (
 
 // Config configures New.
 type Config struct {
-	// Exports is the job runner; the server uses Status, List and Dir.
+	// Exports is the job runner; the server uses Status, List, and Dir
+	// when Files is nil.
 	Exports api.Exports
+	// Files is where the chunk files of the exports are, which the chunk
+	// and /data downloads send; nil means the export directories that
+	// Exports.Dir names. ObjectFiles serves them from an object store.
+	Files Files
 	// Secret is the key that signs download URLs; it must be at least 16
 	// bytes. When it is set, every route but /healthz needs a credential:
 	// a signed URL for that very path (SignURL) or the APIToken as a
@@ -101,6 +106,7 @@ type Config struct {
 // concurrent use.
 type Server struct {
 	exports       api.Exports
+	files         Files
 	secret        []byte
 	apiToken      string
 	publicMetrics bool
@@ -139,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	h := &Server{
 		exports:       cfg.Exports,
+		files:         cfg.Files,
 		secret:        cfg.Secret,
 		apiToken:      cfg.APIToken,
 		publicMetrics: cfg.PublicMetrics,
@@ -153,6 +160,9 @@ func New(cfg Config) (*Server, error) {
 		streams:       make(chan struct{}, cmp.Or(cfg.MaxEventStreams, DefaultMaxEventStreams)),
 		heartbeat:     heartbeatInterval,
 		shutdown:      make(chan struct{}),
+	}
+	if h.files == nil {
+		h.files = dirFiles{h.exports} // where the runner writes them
 	}
 	if h.events == nil {
 		h.events = NewMemoryLog(0, 0)
