@@ -13,6 +13,10 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/exportd/exportd/api"
+	"github.com/exportd/exportd/cluster"
+	"github.com/exportd/exportd/objstore"
 )
 
 // Config is the daemon's configuration: built-in defaults, then the YAML
@@ -72,6 +76,38 @@ type Config struct {
 	CountTotal bool `yaml:"countTotal"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"logLevel"`
+	// Storage, when set, is an s3:// URL (s3://bucket/prefix) under which
+	// the chunks and manifests are kept instead of DataDir; the endpoint
+	// and credentials come from the environment as the AWS tools read
+	// them.
+	Storage string `yaml:"storage"`
+	// Cluster makes the daemon one node of several on one NATS JetStream
+	// cluster.
+	Cluster ClusterConfig `yaml:"cluster"`
+}
+
+// ClusterConfig is a node's part in a cluster of daemons. Every node of
+// one service must be given the same bucket, streams, replicas and lease,
+// and the same nats.prefix, storage and downloadSecret.
+type ClusterConfig struct {
+	// Enabled keeps the records in JetStream and takes the work from its
+	// work queue; it needs storage.
+	Enabled bool `yaml:"enabled"`
+	// Node names this daemon among the others (default
+	// <hostname>-<HTTP port>).
+	Node string `yaml:"node"`
+	// Replicas is how many NATS servers keep the bucket and streams.
+	Replicas int `yaml:"replicas"`
+	// LeaseTTL is how long a node may go silent before its exports go to
+	// another node.
+	LeaseTTL time.Duration `yaml:"leaseTtl"`
+	// Bucket is the key-value bucket of the export records; WorkStream and
+	// ProgressStream are the streams of the work and the progress events.
+	Bucket         string `yaml:"bucket"`
+	WorkStream     string `yaml:"workStream"`
+	ProgressStream string `yaml:"progressStream"`
+	// ProgressMaxAge is how long a progress event is kept.
+	ProgressMaxAge time.Duration `yaml:"progressMaxAge"`
 }
 
 // NATSConfig is the broker connection. Without URL, an embedded server
@@ -115,6 +151,12 @@ func Default() Config {
 		MaxEventStreams:        100, // a console tab holds one; each costs a goroutine and a little memory
 		CountTotal:             true,
 		LogLevel:               "info",
+		Cluster: ClusterConfig{
+			Replicas: 1,                // a single JetStream server; a three-server cluster wants 3
+			LeaseTTL: 30 * time.Second, // a dead node's exports resume on another within it
+			Bucket:   "EXPORTD_EXPORTS", WorkStream: "EXPORTD_WORK", ProgressStream: "EXPORTD_PROGRESS",
+			ProgressMaxAge: 24 * time.Hour,
+		},
 	}
 }
 
@@ -146,6 +188,7 @@ func (c *Config) LoadEnv(getenv func(string) string) {
 	set(&c.APIToken, "EXPORTD_API_TOKEN")
 	set(&c.NATS.URL, "EXPORTD_NATS_URL")
 	set(&c.DataDir, "EXPORTD_DATA")
+	set(&c.Storage, "EXPORTD_STORAGE")
 }
 
 // Validate says which setting is wrong.
@@ -199,5 +242,29 @@ func (c *Config) Validate() error {
 	if c.ShutdownGrace <= 0 || c.TokenTTL <= 0 || c.ServerSelectionTimeout <= 0 {
 		errs = append(errs, errors.New("shutdownGrace, tokenTtl, serverSelectionTimeout: must be positive"))
 	}
+	if c.Storage != "" {
+		if _, _, err := objstore.ParseURL(c.Storage); err != nil {
+			errs = append(errs, fmt.Errorf("storage: %v", err))
+		}
+	}
+	if c.Cluster.Enabled {
+		if c.Storage == "" {
+			errs = append(errs, errors.New("cluster.enabled: needs storage (an s3:// URL), where every node finds every export's chunks"))
+		}
+		if err := c.Cluster.jetstream(c.NATS.Prefix).Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: %v", err))
+		}
+		if c.Cluster.Node != "" && !api.ValidSubjectToken(c.Cluster.Node) {
+			errs = append(errs, fmt.Errorf("cluster.node: %q: use letters, digits, '-' and '_'", c.Cluster.Node))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// jetstream is the cluster package's configuration of c.
+func (c ClusterConfig) jetstream(prefix string) cluster.Config {
+	return cluster.Config{
+		Prefix: prefix, Bucket: c.Bucket, WorkStream: c.WorkStream, ProgressStream: c.ProgressStream,
+		Replicas: c.Replicas, LeaseTTL: c.LeaseTTL, ProgressMaxAge: c.ProgressMaxAge,
+	}
 }

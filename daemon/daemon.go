@@ -18,6 +18,7 @@ import (
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/internal/loopback"
+	"github.com/exportd/exportd/objstore"
 	"github.com/exportd/exportd/request"
 	"github.com/exportd/exportd/runner"
 	"github.com/exportd/exportd/source"
@@ -42,11 +43,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	if err != nil {
 		return err
 	}
-	store, err := checkpoint.Open(filepath.Join(cfg.DataDir, checkpoint.FileName))
-	if err != nil {
-		return err
+	var objects *objstore.Store
+	if cfg.Storage != "" {
+		oc, err := objstore.ConfigFromEnv(cfg.Storage)
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		if objects, err = objstore.New(ctx, oc); err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		log.Info("chunks kept in object storage", "storage", oc.String())
 	}
-	defer func() { err = errors.Join(err, store.Close()) }()
 
 	client, err := source.Connect(ctx, cfg.MongoURI, cfg.ServerSelectionTimeout)
 	if err != nil {
@@ -56,7 +63,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 
 	natsURL := cfg.NATS.URL
 	if natsURL == "" {
-		ns, err := embeddedNATS(cfg.NATS)
+		ns, err := embeddedNATS(cfg.NATS, jetStreamDir(cfg))
 		if err != nil {
 			return err
 		}
@@ -69,6 +76,33 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 		return err
 	}
 	defer nc.Close()
+
+	// The HTTP listener comes first: a node is named after its port.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close() // once served, the server has closed it already
+	var (
+		store checkpoint.Records
+		node  *clusterNode
+	)
+	if cfg.Cluster.Enabled {
+		if node, err = openCluster(ctx, cfg, nc, ln.Addr()); err != nil {
+			return err
+		}
+		store = node.cfg.Store
+		log = log.With("node", node.cfg.Node)
+		log.Info("cluster node", "bucket", cfg.Cluster.Bucket, "work", cfg.Cluster.WorkStream, "replicas", cfg.Cluster.Replicas, "leaseTtl", cfg.Cluster.LeaseTTL)
+	} else {
+		local, err := checkpoint.Open(filepath.Join(cfg.DataDir, checkpoint.FileName))
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, local.Close()) }()
+		store = local
+	}
+
 	events := httpapi.NewMemoryLog(0, 0) // what the HTTP event streams replay: the progress subjects, as NATS subscribers see them
 	sub, err := events.FollowNATS(nc, cfg.NATS.Prefix)
 	if err != nil {
@@ -76,7 +110,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	}
 	defer sub.Unsubscribe()
 
-	pub := progress.NewPublisher(nc, cfg.NATS.Prefix, log.With("component", "progress"))
+	pub := progress.NewPublisher(nc, cfg.NATS.Prefix, log.With("component", "progress"), node.publisherOptions()...)
 	defer func() {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -91,6 +125,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 		DataDir: cfg.DataDir, MaxConcurrent: cfg.MaxConcurrent, QueueSize: cfg.QueueSize,
 		Allow: cfg.Allow, Profiles: profiles, Retention: cfg.Retention, Grace: cfg.ShutdownGrace,
 		Events: pub.Publish, CountTotal: cfg.CountTotal, Logger: log.With("component", "runner"),
+		Cluster: node.runner(), Objects: optional(objects),
 	})
 	if err != nil {
 		return err
@@ -104,16 +139,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 		Exports: run, Secret: secret, TokenTTL: cfg.TokenTTL, APIToken: cfg.APIToken, PublicMetrics: cfg.PublicMetrics,
 		Logger: log.With("component", "http"),
 		Events: events, MaxEventStreams: cfg.MaxEventStreams, Prefix: cfg.NATS.Prefix, PublicURL: cfg.PublicURL, Console: web.Handler(),
+		Files: files(objects),
 	})
 	if err != nil {
 		return err
 	}
 	m := h.Metrics()
-	run.SetMetrics(runner.Metrics{QueueDepth: m.SetQueueDepth, Exported: m.AddExported, SealLatency: m.ObserveSeal, Finished: m.ExportFinished})
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("http listen %s: %w", cfg.HTTPAddr, err)
-	}
+	run.SetMetrics(runner.Metrics{QueueDepth: m.SetQueueDepth, Exported: m.AddExported, SealLatency: m.ObserveSeal, Finished: m.ExportFinished, Owned: m.SetOwned})
 	warnExposed(cfg, ln.Addr().String(), log)
 	public := cfg.PublicURL
 	if public == "" {
@@ -125,6 +157,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 
 	svc, err := natsapi.New(natsapi.Config{
 		Conn: nc, Exports: run, Prefix: cfg.NATS.Prefix, Version: Version, Last: pub.Last, Logger: log.With("component", "nats"),
+		Metadata: node.metadata(cfg),
 		URLs: func(id string) (string, string) {
 			now := time.Now()
 			return public + h.SignURL("/exports/"+id, now), public + h.SignURL("/exports/"+id+"/data", now)
@@ -173,7 +206,7 @@ const embeddedMaxPayload = 8 << 20
 // embeddedNATS starts the NATS server of a daemon given no nats.url. With
 // a token or an nkey configured, it requires that of every client, the
 // daemon's own included.
-func embeddedNATS(c NATSConfig) (*server.Server, error) {
+func embeddedNATS(c NATSConfig, jetStream string) (*server.Server, error) {
 	host, portStr, err := net.SplitHostPort(c.Listen)
 	if err != nil {
 		return nil, err
@@ -186,6 +219,9 @@ func embeddedNATS(c NATSConfig) (*server.Server, error) {
 		port = server.RANDOM_PORT
 	}
 	opts := &server.Options{Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: embeddedMaxPayload}
+	if jetStream != "" {
+		opts.JetStream, opts.StoreDir = true, jetStream
+	}
 	switch {
 	case c.Token != "":
 		opts.Authorization = c.Token

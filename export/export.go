@@ -100,6 +100,11 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 			failures, backoff = 0, env.Backoff
 		}
 		failures++
+		if errors.Is(err, checkpoint.ErrState) || errors.Is(err, checkpoint.ErrNotFound) {
+			// The record was finished or deleted under the run (a cancel
+			// or delete by another process): it is not this run's to fail.
+			return err
+		}
 		if !Retryable(err) {
 			return fail(ctx, rec, err)
 		}

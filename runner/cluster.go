@@ -55,6 +55,7 @@ func (c clusterQueue) waiting(ctx context.Context) (int, error) { return c.q.Wai
 type clusterJob struct{ j *cluster.Job }
 
 func (c clusterJob) exportID() string               { return c.j.ID }
+func (c clusterJob) delivered() uint64              { return c.j.Delivered }
 func (c clusterJob) hold(ctx context.Context) error { return c.j.Hold(ctx) }
 func (c clusterJob) done(ctx context.Context) error { return c.j.Done(ctx) }
 func (c clusterJob) handover() error                { return c.j.Handover() }
@@ -108,18 +109,26 @@ func (r *Runner) watch(ctx context.Context, id string, cancel context.CancelCaus
 			return
 		case <-t.C:
 		}
-		e, err := r.store.Get(id)
-		switch {
-		case errors.Is(err, api.ErrNotFound):
-			cancel(errDeleted)
-			return
-		case err != nil:
-			continue // the run's own commits fail if the store is gone
-		case e.State == api.StateCancelled:
-			cancel(errElsewhere)
+		if cause := r.changedElsewhere(id); cause != nil {
+			cancel(cause)
 			return
 		}
 	}
+}
+
+// changedElsewhere reads export id's record and says whether another
+// node deleted it (errDeleted) or cancelled it (errElsewhere); nil if
+// neither, or if the record cannot be read now (the run's own commits
+// fail if the store is gone).
+func (r *Runner) changedElsewhere(id string) error {
+	e, err := r.store.Get(id)
+	switch {
+	case errors.Is(err, api.ErrNotFound):
+		return errDeleted
+	case err == nil && e.State == api.StateCancelled:
+		return errElsewhere
+	}
+	return nil
 }
 
 // lost reports whether err says another node runs the export now.

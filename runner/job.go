@@ -82,7 +82,7 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 	holders.Go(func() { r.watch(jctx, id, cancel) })
 	defer cancel(nil) // stops the holders before they are waited for
 	if r.cfg.Cluster != nil {
-		log.Info("export claimed", "node", r.cfg.Cluster.Node, "records", e.Records, "chunks", e.Chunks)
+		log.Info("export claimed", "records", e.Records, "chunks", e.Chunks, "delivered", j.delivered())
 	}
 
 	if e.StartedAt != nil {
@@ -147,7 +147,7 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 
 	env := *r.cfg.Env
 	env.Store = store
-	env.Logger = log
+	env.Logger = r.log // export.Run names the export itself
 	chunkStart := time.Now()
 	env.OnChunk = func(c api.Chunk) {
 		now := time.Now()
@@ -170,6 +170,11 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 	m := r.metrics.Load()
 	cause := context.Cause(jctx)
 
+	if err != nil && cause == nil && r.cfg.Cluster != nil && (errors.Is(err, api.ErrState) || errors.Is(err, api.ErrNotFound)) {
+		// A commit met the cancel or delete of another node before the
+		// watch did.
+		cause = r.changedElsewhere(id)
+	}
 	switch {
 	case err == nil:
 		r.emit(event(api.EventFinalizing))

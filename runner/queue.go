@@ -25,6 +25,8 @@ type queue interface {
 // job is an export taken from a queue, held until done or handed over.
 type job interface {
 	exportID() string
+	// delivered counts the times the job was handed out, this one too.
+	delivered() uint64
 	// hold keeps the job this node's until ctx ends; it returns an error
 	// if the job may have gone to another node.
 	hold(ctx context.Context) error
@@ -107,6 +109,7 @@ func (q *memQueue) waiting(context.Context) (int, error) {
 type memJob string
 
 func (j memJob) exportID() string             { return string(j) }
+func (memJob) delivered() uint64              { return 1 }
 func (memJob) hold(ctx context.Context) error { <-ctx.Done(); return nil }
 func (memJob) done(context.Context) error     { return nil }
 func (memJob) handover() error                { return nil }

@@ -24,6 +24,9 @@ func parseServeFlags(args []string, getenv func(string) string) (daemon.Config, 
 	maxConc := fs.Int("max-concurrent", 0, "exports running at once (default 2)")
 	queue := fs.Int("queue-size", -1, "exports waiting at most (default 100)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	storage := fs.String("storage", "", "keep chunks in S3: s3://bucket/prefix (or EXPORTD_STORAGE; endpoint and credentials from the AWS environment)")
+	clustered := fs.Bool("cluster", false, "one node of several on the NATS server's JetStream (needs --storage)")
+	node := fs.String("node", "", "this node's name in the cluster (default <hostname>-<HTTP port>)")
 	if err := parseFlags(fs, args, "usage: exportd serve [--config FILE] --data DIR --mongo-uri URI [flags]"); err != nil {
 		return cfg, err
 	}
@@ -44,6 +47,11 @@ func parseServeFlags(args []string, getenv func(string) string) (daemon.Config, 
 	str(&cfg.NATS.URL, *natsURL)
 	str(&cfg.NATS.Listen, *natsListen)
 	str(&cfg.LogLevel, *logLevel)
+	str(&cfg.Storage, *storage)
+	str(&cfg.Cluster.Node, *node)
+	if *clustered {
+		cfg.Cluster.Enabled = true
+	}
 	if *maxConc != 0 {
 		cfg.MaxConcurrent = *maxConc
 	}

@@ -34,6 +34,20 @@ type Metrics struct {
 	// ActiveDownloads is the number of download responses in progress
 	// (exportd_http_active_downloads).
 	ActiveDownloads prometheus.Gauge
+	// Owned is 1 for each export this daemon runs now
+	// (exportd_export_running{export}): in a cluster, what this node owns.
+	// It has at most maxConcurrent series.
+	Owned *prometheus.GaugeVec
+}
+
+// SetOwned records that this daemon started (owned) or stopped running
+// export id.
+func (m *Metrics) SetOwned(id string, owned bool) {
+	if owned {
+		m.Owned.WithLabelValues(id).Set(1)
+		return
+	}
+	m.Owned.DeleteLabelValues(id)
 }
 
 // SetQueueDepth records that n exports wait to run.
@@ -83,6 +97,10 @@ func newMetrics(reg prometheus.Registerer, exports api.Exports) (*Metrics, error
 			Namespace: "exportd", Subsystem: "http", Name: "active_downloads",
 			Help: "Chunk and whole-export downloads in progress.",
 		}),
+		Owned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "exportd", Name: "export_running",
+			Help: "1 for each export this daemon runs now (in a cluster, the exports this node owns).",
+		}, []string{"export"}),
 	}
 	for _, s := range []api.State{api.StateCompleted, api.StateFailed, api.StateCancelled} {
 		m.Finished.WithLabelValues(string(s))
@@ -91,7 +109,7 @@ func newMetrics(reg prometheus.Registerer, exports api.Exports) (*Metrics, error
 		exports: exports,
 		desc:    prometheus.NewDesc("exportd_exports", "Exports by state.", []string{"state"}, nil),
 	}
-	for _, c := range []prometheus.Collector{states, m.Records, m.Bytes, m.ChunkSeal, m.QueueDepth, m.Finished, m.ActiveDownloads} {
+	for _, c := range []prometheus.Collector{states, m.Records, m.Bytes, m.ChunkSeal, m.QueueDepth, m.Finished, m.ActiveDownloads, m.Owned} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 
@@ -48,6 +49,10 @@ type Config struct {
 	// (Publisher.Last); nil makes <prefix>.last answer from the manifest
 	// alone.
 	Last func(id string) (api.Event, bool)
+	// Metadata is added to the service's own (its prefix and build): in
+	// a cluster, the node's name and what it keeps its chunks in, so that
+	// `nats micro info` tells the nodes apart.
+	Metadata map[string]string
 	// Logger receives server-side failures; nil discards.
 	Logger *slog.Logger
 }
@@ -105,7 +110,7 @@ func New(cfg Config) (*Service, error) {
 		last:    cfg.Last,
 		log:     cfg.Logger,
 	}
-	svc, err := s.addService(cfg.Conn, cfg.Version)
+	svc, err := s.addService(cfg.Conn, cfg.Version, cfg.Metadata)
 	if err != nil {
 		return nil, fmt.Errorf("nats service: %w", err)
 	}
@@ -143,12 +148,15 @@ func New(cfg Config) (*Service, error) {
 
 // addService adds the micro service, falling back to a SemVer placeholder
 // when version is not SemVer.
-func (s *Service) addService(nc *nats.Conn, version string) (micro.Service, error) {
+func (s *Service) addService(nc *nats.Conn, version string, meta map[string]string) (micro.Service, error) {
+	md := map[string]string{}
+	maps.Copy(md, meta)
+	md["prefix"] = s.prefix
 	cfg := micro.Config{
 		Name:        Name,
 		Version:     strings.TrimPrefix(version, "v"),
 		Description: "exports MongoDB collections into chunked, compressed, resumable files",
-		Metadata:    map[string]string{"prefix": s.prefix},
+		Metadata:    md,
 		ErrorHandler: func(_ micro.Service, err *micro.NATSError) {
 			s.log.Error("nats service", "subject", err.Subject, "err", err.Description)
 		},

@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/exportd/exportd/cluster"
+	"github.com/exportd/exportd/objstore"
+	"github.com/exportd/exportd/runner"
+	"github.com/exportd/exportd/transport/httpapi"
+	"github.com/exportd/exportd/transport/progress"
+)
+
+// clusterNode is what a daemon in cluster mode shares with the others:
+// the records, the work queue and the kept progress events. A nil one is
+// a single daemon's, whose methods give the single daemon's settings.
+type clusterNode struct {
+	cfg      runner.Cluster
+	progress *cluster.Progress
+}
+
+// openCluster makes (or joins) the bucket and streams cfg names on nc's
+// JetStream, for a node listening for HTTP on addr.
+func openCluster(ctx context.Context, cfg Config, nc *nats.Conn, addr net.Addr) (*clusterNode, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	jc := cfg.Cluster.jetstream(cfg.NATS.Prefix)
+	store, err := cluster.OpenStore(ctx, js, jc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w (does the NATS server run JetStream?)", err)
+	}
+	queue, err := cluster.OpenQueue(ctx, js, jc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	prog, err := cluster.OpenProgress(ctx, js, jc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	name := cfg.Cluster.Node
+	if name == "" {
+		name = defaultNode(addr)
+	}
+	return &clusterNode{cfg: runner.Cluster{Store: store, Queue: queue, Node: name}, progress: prog}, nil
+}
+
+// notToken is what a host name may hold that a node name may not.
+var notToken = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// defaultNode names a node after its host and HTTP port, which tell the
+// nodes of one machine apart and stay the same across restarts.
+func defaultNode(addr net.Addr) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "exportd"
+	}
+	port := "0"
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		port = fmt.Sprint(ta.Port)
+	}
+	return notToken.ReplaceAllString(host, "-") + "-" + port
+}
+
+// jetStreamDir is where the embedded NATS server keeps JetStream: only a
+// cluster node needs it.
+func jetStreamDir(cfg Config) string {
+	if !cfg.Cluster.Enabled {
+		return ""
+	}
+	return filepath.Join(cfg.DataDir, "jetstream")
+}
+
+func (n *clusterNode) runner() *runner.Cluster {
+	if n == nil {
+		return nil
+	}
+	return &n.cfg
+}
+
+// publisherOptions continue each export's progress events after the last
+// one the cluster kept, published by whichever node.
+func (n *clusterNode) publisherOptions() []progress.PublisherOption {
+	if n == nil {
+		return nil
+	}
+	return []progress.PublisherOption{progress.WithHistory(n.progress, cluster.ErrNoEvent)}
+}
+
+// metadata is what `nats micro info` shows of this node.
+func (n *clusterNode) metadata(cfg Config) map[string]string {
+	md := map[string]string{"storage": "local"}
+	if cfg.Storage != "" {
+		md["storage"] = "s3"
+	}
+	if n != nil {
+		md["node"] = n.cfg.Node
+		md["cluster"] = cfg.Cluster.Bucket
+	}
+	return md
+}
+
+// optional is objects as the runner takes it: nil without storage.
+func optional(objects *objstore.Store) runner.Objects {
+	if objects == nil {
+		return nil
+	}
+	return objects
+}
+
+// files is where the HTTP server finds the chunks: nil for the local
+// directories.
+func files(objects *objstore.Store) httpapi.Files {
+	if objects == nil {
+		return nil
+	}
+	return httpapi.ObjectFiles(objects)
+}
