@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -53,6 +54,10 @@ func openCluster(ctx context.Context, cfg Config, nc *nats.Conn, addr net.Addr) 
 	return &clusterNode{cfg: runner.Cluster{Store: store, Queue: queue, Node: name}, progress: prog}, nil
 }
 
+// historyTimeout bounds the lookup of an export's last progress event:
+// the cluster package's request timeout, which a leader's election fits.
+const historyTimeout = 15 * time.Second
+
 // notToken is what a host name may hold that a node name may not.
 var notToken = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
@@ -92,7 +97,9 @@ func (n *clusterNode) publisherOptions() []progress.PublisherOption {
 	if n == nil {
 		return nil
 	}
-	return []progress.PublisherOption{progress.WithHistory(n.progress, cluster.ErrNoEvent)}
+	// A stream leader's election, when a NATS server is lost, fits in the
+	// lookup: the export's events wait for it rather than start at 1.
+	return []progress.PublisherOption{progress.WithHistory(n.progress, cluster.ErrNoEvent), progress.WithHistoryTimeout(historyTimeout)}
 }
 
 // metadata is what `nats micro info` shows of this node.

@@ -76,7 +76,9 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 		return err
 	}
 	if err := recoverDir(env.Store, id, dir, env.Objects == nil, log); err != nil {
-		return err
+		// A recorded chunk gone from the disk: resuming cannot make the
+		// export whole again.
+		return fail(ctx, rec, err)
 	}
 	if _, err := rec.SetState(ctx, api.StateRunning, "", time.Now().UTC()); err != nil {
 		return err

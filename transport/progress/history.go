@@ -52,6 +52,18 @@ func WithHistory(h History, none error) PublisherOption {
 	return func(p *Publisher) { p.history, p.none = h, none }
 }
 
+// WithHistoryTimeout bounds each question to the history instead of
+// DefaultHistoryTimeout: a cluster whose stream leaders may be re-elected
+// (a server lost) wants the election to fit, so that no export's seq
+// starts again; its events wait meanwhile.
+func WithHistoryTimeout(d time.Duration) PublisherOption {
+	return func(p *Publisher) {
+		if d > 0 {
+			p.historyTimeout = d
+		}
+	}
+}
+
 // lookUp starts looking the last stored event of q's export (id) up, on a
 // goroutine of its own that Close waits for. The answer sets q's counter
 // and lets the sender take q's events. p.mu is held.

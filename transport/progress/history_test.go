@@ -78,12 +78,6 @@ func (l *testLog) String() string {
 
 func (l *testLog) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
-// historyTimeout sets the Publisher's history timeout, for tests that
-// wait for it.
-func historyTimeout(d time.Duration) PublisherOption {
-	return func(p *Publisher) { p.historyTimeout = d }
-}
-
 // slowHistory is h, except that it does not answer for the subjects in
 // silent until its context ends; calls counts the questions.
 type slowHistory struct {
@@ -202,7 +196,7 @@ func TestPublisherHistoryFails(t *testing.T) {
 			ch := subscribe(t, sub, api.ProgressSubject("", x))
 			var log testLog
 			p := NewPublisher(natstest.Conn(t, srv), "", log.logger(),
-				WithHistory(h, cluster.ErrNoEvent), historyTimeout(500*time.Millisecond))
+				WithHistory(h, cluster.ErrNoEvent), WithHistoryTimeout(500*time.Millisecond))
 			evs := run(x, 2)
 			for _, ev := range evs {
 				p.Publish(ev)
@@ -235,7 +229,7 @@ func TestPublisherHistoryFails(t *testing.T) {
 			// A Publisher whose Last finds the history failing stops
 			// asking it too.
 			p = NewPublisher(natstest.Conn(t, srv), "", log.logger(),
-				WithHistory(h, cluster.ErrNoEvent), historyTimeout(500*time.Millisecond))
+				WithHistory(h, cluster.ErrNoEvent), WithHistoryTimeout(500*time.Millisecond))
 			for i := range 3 {
 				calls := h.calls.Load()
 				if ev, ok := p.Last(z); ok {
@@ -269,7 +263,7 @@ func TestPublisherHistoryHoldsOnlyItsExport(t *testing.T) {
 
 	t.Run("close waits", func(t *testing.T) {
 		const timeout = 500 * time.Millisecond
-		p := NewPublisher(c.Connect(t, 0), "", nil, WithHistory(h, cluster.ErrNoEvent), historyTimeout(timeout))
+		p := NewPublisher(c.Connect(t, 0), "", nil, WithHistory(h, cluster.ErrNoEvent), WithHistoryTimeout(timeout))
 		evX, evY := run(x, 2), run(y, 2)
 		begin := time.Now()
 		for _, ev := range evX {
@@ -305,7 +299,7 @@ func TestPublisherHistoryHoldsOnlyItsExport(t *testing.T) {
 	})
 
 	t.Run("close gives up", func(t *testing.T) {
-		p := NewPublisher(c.Connect(t, 0), "", nil, WithHistory(h, cluster.ErrNoEvent), historyTimeout(time.Minute))
+		p := NewPublisher(c.Connect(t, 0), "", nil, WithHistory(h, cluster.ErrNoEvent), WithHistoryTimeout(time.Minute))
 		for range 3 {
 			p.Publish(api.Event{Event: api.EventFileGeneration, ExportID: x})
 		}
