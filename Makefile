@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-data
 DEMO_ADDR ?= 127.0.0.1:27217
 DEMO_TASKS ?= 50000
 
-.PHONY: all build test test-long test-web web-tools screenshots vet fmt-check tools demo bench bench-tools bench-pipeline bench-e2e bench-resume fuzz clean
+.PHONY: all build test test-long test-web web-tools screenshots vet fmt-check tools demo cluster bench bench-tools bench-pipeline bench-e2e bench-resume fuzz clean
 
 all: build
 
@@ -61,6 +61,18 @@ test: tools web-tools fmt-check vet
 # 11,000). EXPORTD_CRASH_SEED=<seed> reruns a logged seed.
 test-long: tools web-tools fmt-check vet
 	EXPORTD_TEST_LONG=1 $(GO) test -race -timeout 60m ./...
+
+# Three exportd nodes on one machine (README, "Running several nodes"):
+# installs nats-server and versitygw into bin/, starts three clustered
+# nats-servers with JetStream, versitygw, devmongo and three daemons, and
+# one export; runs until Ctrl-C (CLUSTER_ONCE=1: until the export is done).
+CLUSTER_DIR ?= cluster-data
+CLUSTER_TASKS ?= 50000
+NATS_SERVER_VERSION = $(shell $(GO) list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
+cluster: build
+	GOBIN=$(abspath $(BIN)) $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+	@bash scripts/install-versitygw.sh $(abspath $(BIN)) >/dev/null
+	@bash scripts/cluster.sh "$(BIN)" "$(CLUSTER_DIR)" "$(CLUSTER_TASKS)"
 
 # Starts devmongo, seeds tasks, exports them, prints where the chunks are.
 demo: build

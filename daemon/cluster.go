@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,6 +26,28 @@ import (
 type clusterNode struct {
 	cfg      runner.Cluster
 	progress *cluster.Progress
+}
+
+// joinWait bounds how long a node waits at start-up for JetStream to
+// answer: a cluster that starts with its nodes elects its meta leader
+// within seconds.
+const joinWait = time.Minute
+
+// joinCluster is openCluster, tried again until JetStream answers or
+// joinWait has passed.
+func joinCluster(ctx context.Context, cfg Config, nc *nats.Conn, addr net.Addr, log *slog.Logger) (*clusterNode, error) {
+	deadline := time.Now().Add(joinWait)
+	for {
+		n, err := openCluster(ctx, cfg, nc, addr)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return n, err
+		}
+		log.Warn("waiting for JetStream", "err", err)
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+		}
+	}
 }
 
 // openCluster makes (or joins) the bucket and streams cfg names on nc's

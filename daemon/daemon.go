@@ -88,7 +88,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 		node  *clusterNode
 	)
 	if cfg.Cluster.Enabled {
-		if node, err = openCluster(ctx, cfg, nc, ln.Addr()); err != nil {
+		if node, err = joinCluster(ctx, cfg, nc, ln.Addr(), log); err != nil {
 			return err
 		}
 		store = node.cfg.Store

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -260,6 +261,8 @@ func TestClusterNodeKilled(t *testing.T) {
 		nodes = append(nodes, serveNode(t, fmt.Sprintf("node%d", i), ns.URLs(i), config, s3))
 	}
 	nc := ns.Connect(t, 0)
+	events := watchProgress(t, nc)
+	checkMicroInfo(t, nc, nodes)
 	ids := make([]string, len(reqs))
 	for i, r := range reqs {
 		// Through whichever node the service's queue group picks.
@@ -314,6 +317,16 @@ func TestClusterNodeKilled(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	owned := running(t, victim)
+	// A request the victim accepts just before it dies, while every node
+	// is busy: another node runs it.
+	code, _, body := send(t, http.MethodPost, victim.url("/exports"), []byte(strings.Replace(reqs[0], `"cluster-0"`, `"accepted-by-victim"`, 1)))
+	if code != http.StatusAccepted && code != http.StatusOK {
+		t.Fatalf("POST /exports to %s: %d %s", victim.name, code, body)
+	}
+	var accepted api.Manifest
+	if err := json.Unmarshal(body, &accepted); err != nil {
+		t.Fatal(err)
+	}
 	victim.cmd.Process.Kill()
 	victim.cmd.Wait()
 	killedAt := time.Now()
@@ -333,6 +346,10 @@ func TestClusterNodeKilled(t *testing.T) {
 		sameChunks(t, alive[0], got[i], want[i], filepath.Join(refData, "exports", wantIDs[i]))
 	}
 	t.Logf("every export completed %s after the kill", time.Since(killedAt).Round(time.Millisecond))
+	m := waitFinal(t, func() *api.Manifest { return manifestAt(t, alive[0], accepted.ID) }, 5*time.Minute)
+	sameChunks(t, alive[1], m, want[0], filepath.Join(refData, "exports", wantIDs[0]))
+	events.check(t, append(slices.Clone(ids), accepted.ID))
+	wantList = slices.Sorted(slices.Values(append(slices.Clone(ids), accepted.ID)))
 
 	// The same answers from every node left.
 	for _, id := range ids {
@@ -350,6 +367,92 @@ func TestClusterNodeKilled(t *testing.T) {
 	sameDownloads(t, alive, got[5])
 
 	controlElsewhere(t, alive, s3)
+}
+
+// progressLog is every progress event a subscriber got, by export.
+type progressLog struct {
+	mu   sync.Mutex
+	byID map[string][]api.Event
+}
+
+func watchProgress(t *testing.T, nc *nats.Conn) *progressLog {
+	t.Helper()
+	l := &progressLog{byID: map[string][]api.Event{}}
+	sub, err := nc.Subscribe("exports.progress.>", func(msg *nats.Msg) {
+		var ev api.Event
+		if err := json.Unmarshal(msg.Data, &ev); err != nil {
+			return
+		}
+		l.mu.Lock()
+		l.byID[ev.ExportID] = append(l.byID[ev.ExportID], ev)
+		l.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	return l
+}
+
+// check says each export completed once, and that its seq only grew,
+// across the nodes that ran it.
+func (l *progressLog) check(t *testing.T, ids []string) {
+	t.Helper()
+	time.Sleep(time.Second) // the last events of the last export
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		evs := l.byID[id]
+		completed := 0
+		for i, ev := range evs {
+			if ev.Event == api.EventCompleted {
+				completed++
+			}
+			if i > 0 && ev.Seq <= evs[i-1].Seq {
+				t.Fatalf("export %s: %s seq %d after %s seq %d", id, ev.Event, ev.Seq, evs[i-1].Event, evs[i-1].Seq)
+			}
+		}
+		if completed != 1 {
+			t.Fatalf("export %s completed %d times", id, completed)
+		}
+	}
+}
+
+// checkMicroInfo asks the service's nodes for their info: each answers,
+// with its own node name.
+func checkMicroInfo(t *testing.T, nc *nats.Conn, nodes []*node) {
+	t.Helper()
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest("$SRV.INFO.exportd", inbox, nil); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < len(nodes) {
+		msg, err := sub.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatalf("micro info: %d answers (%v): %v", len(seen), seen, err)
+		}
+		var info struct {
+			Metadata map[string]string `json:"metadata"`
+		}
+		if err := json.Unmarshal(msg.Data, &info); err != nil {
+			t.Fatal(err)
+		}
+		if info.Metadata["storage"] != "s3" {
+			t.Fatalf("micro info metadata %v", info.Metadata)
+		}
+		seen[info.Metadata["node"]] = true
+	}
+	for _, n := range nodes {
+		if !seen[n.name] {
+			t.Fatalf("micro info: answers from %v, none from %s", seen, n.name)
+		}
+	}
 }
 
 // sameDownloads checks that every node serves m's chunks and /data alike,
