@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -164,6 +165,12 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 		r.emit(ev)
 	}
 	dir, _ := r.Dir(id)
+	if r.cfg.Objects != nil {
+		// Only the chunk being written is here; the object store has the
+		// rest, and a run that resumes (here or elsewhere) needs nothing
+		// of this directory.
+		defer os.RemoveAll(dir)
+	}
 	err = export.Run(jctx, &env, id, dir, stats)
 	close(stop)
 	ticker.Wait()
