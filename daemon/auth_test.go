@@ -18,6 +18,7 @@ import (
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/daemon"
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
+	"github.com/exportd/exportd/internal/s3test"
 )
 
 // natsURL is the daemon's NATS address without credentials.
@@ -171,6 +172,74 @@ func TestExternalServerRoles(t *testing.T) {
 	var list []struct{ ID string }
 	if err := json.Unmarshal(body, &list); err != nil || len(list) != 1 {
 		t.Fatalf("after the reader's attempts: %s", body)
+	}
+	_, body = d.request(t, "exports.delete", `{"id": "`+rep.ID+`"}`)
+	if !strings.Contains(string(body), `"deleted":true`) {
+		t.Fatalf("operator delete: %s", body)
+	}
+}
+
+// TestExternalServerRolesCluster runs configs/nats-server.conf with
+// JetStream: under the daemon's permissions, a cluster node keeps its
+// records, work and progress in JetStream and runs, cancels and deletes
+// exports; the operator still cannot touch the work queue.
+func TestExternalServerRolesCluster(t *testing.T) {
+	for k, v := range map[string]string{
+		"EXPORTD_NATS_PASSWORD": "daemon-pw", "EXPORTD_OPERATOR_PASSWORD": "operator-pw", "EXPORTD_READER_PASSWORD": "reader-pw",
+	} {
+		t.Setenv(k, v)
+	}
+	opts, err := server.ProcessConfigFile("../configs/nats-server.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", server.RANDOM_PORT, true, true
+	opts.JetStream, opts.StoreDir = true, t.TempDir()
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	url := ns.ClientURL()
+	s3 := s3test.Spawn(t)
+	t.Setenv("AWS_ENDPOINT_URL", "http://"+s3.Endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", s3.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s3.SecretKey)
+	t.Setenv("AWS_REGION", s3.Region)
+	db := devmongotest.Spawn(t)
+	devmongotest.SeedTasks(t, db.URI, "app", "tasks", 500)
+	d := startDaemonWith(t, db.URI, t.TempDir(), func(c *daemon.Config) {
+		c.NATS.URL = strings.Replace(url, "nats://", "nats://exportd:daemon-pw@", 1)
+		c.Cluster.Enabled, c.Cluster.Node = true, "only"
+		c.Storage = "s3://" + s3.Bucket + "/roles"
+	}, slog.New(slog.DiscardHandler))
+	d.nc.Close()
+	operator, err := nats.Connect(url, nats.UserInfo("operator", "operator-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(operator.Close)
+	d.nc = operator
+	events := subscribe(t, operator)
+	rep, _ := complete(t, d, events, `{"database": "app", "collection": "tasks", "chunkRecords": 100}`)
+	_, body := d.request(t, "exports.status", `{"id": "`+rep.ID+`"}`)
+	var m api.Manifest
+	if err := json.Unmarshal(body, &m); err != nil || m.State != api.StateCompleted || len(m.Chunks) != 5 {
+		t.Fatalf("under the daemon's permissions: %s with %d chunks (%s)", m.State, len(m.Chunks), m.Error)
+	}
+	// A client cannot queue work behind the service's back.
+	if err := operator.Publish("exports.work.x", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := operator.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := operator.LastError(); err == nil || !strings.Contains(strings.ToLower(err.Error()), "permission") {
+		t.Fatalf("the operator published on the work queue: %v", err)
 	}
 	_, body = d.request(t, "exports.delete", `{"id": "`+rep.ID+`"}`)
 	if !strings.Contains(string(body), `"deleted":true`) {
