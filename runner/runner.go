@@ -278,6 +278,9 @@ func (r *Runner) full(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if r.cfg.Cluster != nil {
+		r.metrics.Load().queueDepth(n) // the cluster's queue tells no one else
+	}
 	return busy && n >= r.cfg.QueueSize, nil
 }
 
