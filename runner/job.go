@@ -82,8 +82,10 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 	})
 	holders.Go(func() { r.watch(jctx, id, cancel) })
 	defer cancel(nil) // stops the holders before they are waited for
-	if r.cfg.Cluster != nil {
-		log.Info("export claimed", "records", e.Records, "chunks", e.Chunks, "delivered", j.delivered())
+	if e.StartedAt == nil {
+		log.Info("export started", "namespace", e.Plan.Database+"."+e.Plan.Collection, "format", e.Plan.Format, "compression", e.Plan.Compression)
+	} else {
+		log.Info("export resumed", "records", e.Records, "chunks", e.Chunks, "delivered", j.delivered())
 	}
 
 	if e.StartedAt != nil {
@@ -199,6 +201,7 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 		}
 		r.emit(event(api.EventCancelled))
 		m.finished(api.StateCancelled)
+		log.Info("export cancelled", "records", base.records+stats.Sealed.Load())
 		r.jobDone(j, log)
 	case errors.Is(cause, errElsewhere):
 		r.emit(event(api.EventCancelled))

@@ -255,6 +255,7 @@ func (r *Runner) Start(ctx context.Context, raw json.RawMessage) (*api.Manifest,
 		return nil, mapErr(err)
 	}
 	r.emit(api.Event{Event: api.EventQueued, ExportID: e.ID})
+	r.log.Info("export queued", "export", e.ID, "namespace", plan.Database+"."+plan.Collection, "requestId", req.RequestID)
 	if err := r.queue.push(ctx, e.ID, 0); err != nil {
 		// The record stays queued: the same request (same requestId)
 		// queues it again.
@@ -377,6 +378,7 @@ func (r *Runner) Cancel(id string) (*api.Manifest, error) {
 			// A running export's owner, on another node, stops it within
 			// Cluster.Watch and says so itself.
 			r.emit(api.Event{Event: api.EventCancelled, ExportID: id})
+			r.log.Info("export cancelled", "export", id, "was", e.State)
 		}
 		return m, nil
 	}
@@ -402,6 +404,7 @@ func (r *Runner) Resume(id string) (*api.Manifest, error) {
 		return nil, mapErr(err)
 	}
 	r.emit(api.Event{Event: api.EventQueued, ExportID: id})
+	r.log.Info("export queued again", "export", id, "was", e.State, "records", e.Records)
 	// A resume is a queuing of its own: the work queue must not take it
 	// for the export's first.
 	if err := r.queue.push(context.Background(), id, uint64(time.Now().UnixNano())); err != nil {
@@ -416,7 +419,11 @@ func (r *Runner) Delete(id string) error {
 	if err != nil {
 		return err
 	}
-	return r.remove(e)
+	if err := r.remove(e); err != nil {
+		return err
+	}
+	r.log.Info("export deleted", "export", id, "was", e.State)
+	return nil
 }
 
 // remove deletes export e and its files, cancelling it first if needed.
