@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-data
 DEMO_ADDR ?= 127.0.0.1:27217
 DEMO_TASKS ?= 50000
 
-.PHONY: all build test test-long test-web web-tools screenshots vet fmt-check tools demo cluster bench bench-tools bench-pipeline bench-e2e bench-resume fuzz clean
+.PHONY: all build test test-long test-web web-tools screenshots vet fmt-check tools demo cluster bench bench-tools bench-pipeline bench-e2e bench-resume bench-cluster fuzz clean
 
 all: build
 
@@ -106,6 +106,14 @@ bench-e2e: build bench-tools
 # Resume at 10% and 90% and the checkpoint's cost, in process (quick).
 bench-resume:
 	$(GO) test -run '^$$' -bench 'BenchmarkResume|BenchmarkCheckpointCost' -benchtime 5x -count 3 ./export
+
+# Cluster mode's costs (a few minutes; versitygw from make tools):
+# a 4 MiB chunk's commit on one node against a cluster (upload + JetStream
+# record), and how long an export stalls when its owner is SIGKILLed, for
+# leases of 2, 5 and 10 s.
+bench-cluster: tools
+	$(GO) test -run '^$$' -bench 'BenchmarkChunkCommit' -benchtime 20x -count 3 ./export
+	$(GO) test -run '^$$' -bench 'BenchmarkTakeover' -benchtime 2x -timeout 30m ./cmd/exportd
 
 # Every fuzz target for FUZZTIME each. The corpora under testdata/fuzz/ run
 # in make test too, as ordinary tests.
