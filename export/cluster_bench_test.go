@@ -58,7 +58,7 @@ func BenchmarkChunkCommit(b *testing.B) {
 		rec := &timedRecords{Records: store, commit: func(c api.Chunk, final bool, at time.Time) error {
 			return store.Commit(id, c, final, at)
 		}}
-		benchCommits(b, sealed, export.Record{Store: rec, ID: id, Dir: dir}, rec, nil)
+		benchCommits(b, sealed, export.Record{Store: rec, ID: id, Dir: dir}.Cached(), rec, nil)
 		m, err := chunker.ReadManifest(dir)
 		if err != nil {
 			b.Fatal(err)
@@ -99,7 +99,7 @@ func BenchmarkChunkCommit(b *testing.B) {
 			rec := &timedRecords{Records: store, commit: owned.Commit}
 			obj := &timedObjects{Store: objects}
 			dir := b.TempDir()
-			benchCommits(b, sealed, export.Record{Store: rec, ID: id, Dir: dir, Objects: obj}, rec, obj)
+			benchCommits(b, sealed, export.Record{Store: rec, ID: id, Dir: dir, Objects: obj}.Cached(), rec, obj)
 			m, err := store.Manifest(id)
 			if err != nil {
 				b.Fatal(err)

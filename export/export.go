@@ -70,7 +70,7 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 	if err != nil {
 		return err
 	}
-	rec := Record{Store: env.Store, ID: id, Dir: dir, Objects: env.Objects, AfterCommit: env.AfterCommit}
+	rec := Record{Store: env.Store, ID: id, Dir: dir, Objects: env.Objects, AfterCommit: env.AfterCommit}.Cached()
 	if e.State == api.StateCompleted {
 		_, err := rec.Save(ctx)
 		return err

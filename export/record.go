@@ -45,6 +45,23 @@ type Record struct {
 	// AfterCommit, when set, is called between a chunk's record and the
 	// manifest's rewrite (crash tests stop the process there).
 	AfterCommit func(c api.Chunk)
+
+	// chunks, when set, keeps the recorded chunks between changes, so that
+	// a commit rewrites the manifest from one read of the record instead
+	// of reading every chunk again (which, on a cluster's key-value
+	// bucket, is a request per chunk).
+	chunks *chunkCache
+}
+
+// chunkCache is the recorded chunks of one export, as its one writer
+// knows them.
+type chunkCache struct{ list []api.Chunk }
+
+// Cached is r keeping the recorded chunks between its changes: for a run,
+// the export's one writer.
+func (r Record) Cached() Record {
+	r.chunks = &chunkCache{}
+	return r
 }
 
 // Commit records sealed chunk c (see checkpoint.Store.Commit; final
@@ -64,6 +81,13 @@ func (r Record) Commit(ctx context.Context, c api.Chunk, final bool, at time.Tim
 	}
 	if err := r.Store.Commit(r.ID, c, final, at); err != nil {
 		return err
+	}
+	if r.chunks != nil {
+		if len(r.chunks.list) == c.Index {
+			r.chunks.list = append(r.chunks.list, c)
+		} else {
+			r.chunks.list = nil // read again at the next Save
+		}
 	}
 	if r.AfterCommit != nil {
 		r.AfterCommit(c)
@@ -90,7 +114,7 @@ func (r Record) SetState(ctx context.Context, state api.State, msg string, at ti
 
 // Save rewrites the manifest from the record, and returns it.
 func (r Record) Save(ctx context.Context) (*api.Manifest, error) {
-	m, err := r.Store.Manifest(r.ID)
+	m, err := r.manifest()
 	if err != nil {
 		return nil, err
 	}
@@ -105,4 +129,31 @@ func (r Record) Save(ctx context.Context) (*api.Manifest, error) {
 		return nil, fmt.Errorf("upload %s: %w", chunker.ManifestName, err)
 	}
 	return m, nil
+}
+
+// manifest is the export's manifest from its record, with the chunks
+// kept in r.chunks while their count agrees with the record's.
+func (r Record) manifest() (*api.Manifest, error) {
+	if r.chunks == nil {
+		return r.Store.Manifest(r.ID)
+	}
+	e, err := r.Store.Get(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if e.Unreadable != nil {
+		return r.Store.Manifest(r.ID) // its placeholder
+	}
+	if e.Chunks != len(r.chunks.list) {
+		list, err := r.Store.Chunks(r.ID)
+		if err != nil {
+			// A chunk that cannot be read back: the store's manifest says
+			// so.
+			r.chunks.list = nil
+			return r.Store.Manifest(r.ID)
+		}
+		r.chunks.list = list
+	}
+	n := len(r.chunks.list)
+	return e.Manifest(r.chunks.list[:n:n]), nil
 }

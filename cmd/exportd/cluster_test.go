@@ -48,7 +48,7 @@ var (
 )
 
 // clusterDatabase is database(t) with the cluster test's collection.
-func clusterDatabase(t *testing.T) string {
+func clusterDatabase(t testing.TB) string {
 	t.Helper()
 	uri := database(t)
 	clusterSeed.Do(func() {
@@ -96,7 +96,7 @@ func (n *node) url(path string) string { return "http://" + n.http + path }
 func (n *node) alive() bool { return n.cmd.ProcessState == nil }
 
 // serveNode starts a cluster daemon on NATS urls, keeping chunks in s3.
-func serveNode(t *testing.T, name, urls, config string, s3 *s3test.Server) *node {
+func serveNode(t testing.TB, name, urls, config string, s3 *s3test.Server) *node {
 	t.Helper()
 	n := &node{name: name, http: freeAddr(t)}
 	n.cmd = exec.Command(exportdBinary(t), "serve", "--config", config, "--data", t.TempDir(), "--mongo-uri", clusterDatabase(t),
@@ -140,7 +140,7 @@ func serveNode(t *testing.T, name, urls, config string, s3 *s3test.Server) *node
 }
 
 // fetch does a request to a node and returns the status and body.
-func fetch(t *testing.T, method, url string, header http.Header) (int, http.Header, []byte) {
+func fetch(t testing.TB, method, url string, header http.Header) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -164,7 +164,7 @@ func fetch(t *testing.T, method, url string, header http.Header) (int, http.Head
 	return resp.StatusCode, resp.Header, body
 }
 
-func manifestAt(t *testing.T, n *node, id string) *api.Manifest {
+func manifestAt(t testing.TB, n *node, id string) *api.Manifest {
 	t.Helper()
 	code, _, body := fetch(t, http.MethodGet, n.url("/exports/"+id), nil)
 	if code != http.StatusOK {
@@ -178,7 +178,7 @@ func manifestAt(t *testing.T, n *node, id string) *api.Manifest {
 }
 
 // running is what node n's /metrics says it runs.
-func running(t *testing.T, n *node) []string {
+func running(t testing.TB, n *node) []string {
 	t.Helper()
 	code, _, body := fetch(t, http.MethodGet, n.url("/metrics"), nil)
 	if code != http.StatusOK {
@@ -195,7 +195,7 @@ var runningMetric = regexp.MustCompile(`(?m)^exportd_export_running\{export="([^
 
 // sameChunks checks that export got's chunks are want's, byte for byte
 // (a json export's generatedAt aside), as node n serves them.
-func sameChunks(t *testing.T, n *node, got, want *api.Manifest, wantDir string) {
+func sameChunks(t testing.TB, n *node, got, want *api.Manifest, wantDir string) {
 	t.Helper()
 	if got.State != api.StateCompleted || got.Records != want.Records || len(got.Chunks) != len(want.Chunks) {
 		t.Fatalf("export %s: %s, %d records in %d chunks (%s); the single node made %d in %d",
@@ -375,7 +375,7 @@ type progressLog struct {
 	byID map[string][]api.Event
 }
 
-func watchProgress(t *testing.T, nc *nats.Conn) *progressLog {
+func watchProgress(t testing.TB, nc *nats.Conn) *progressLog {
 	t.Helper()
 	l := &progressLog{byID: map[string][]api.Event{}}
 	sub, err := nc.Subscribe("exports.progress.>", func(msg *nats.Msg) {
@@ -420,7 +420,7 @@ func (l *progressLog) check(t *testing.T, ids []string) {
 
 // checkMicroInfo asks the service's nodes for their info: each answers,
 // with its own node name.
-func checkMicroInfo(t *testing.T, nc *nats.Conn, nodes []*node) {
+func checkMicroInfo(t testing.TB, nc *nats.Conn, nodes []*node) {
 	t.Helper()
 	inbox := nats.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
@@ -457,7 +457,7 @@ func checkMicroInfo(t *testing.T, nc *nats.Conn, nodes []*node) {
 
 // sameDownloads checks that every node serves m's chunks and /data alike,
 // Range and If-Range included.
-func sameDownloads(t *testing.T, nodes []*node, m *api.Manifest) {
+func sameDownloads(t testing.TB, nodes []*node, m *api.Manifest) {
 	t.Helper()
 	var whole []byte
 	for _, c := range m.Chunks {
@@ -502,18 +502,10 @@ func sameDownloads(t *testing.T, nodes []*node, m *api.Manifest) {
 
 // controlElsewhere cancels, resumes and deletes an export through a node
 // that does not run it.
-func controlElsewhere(t *testing.T, nodes []*node, s3 *s3test.Server) {
+func controlElsewhere(t testing.TB, nodes []*node, s3 *s3test.Server) {
 	t.Helper()
 	req := fmt.Sprintf(`{"database": "app", "collection": %q, "format": "ndjson", "compression": "zstd", "chunkRecords": 500}`, clusterColl)
-	code, _, body := send(t, http.MethodPost, nodes[0].url("/exports"), []byte(req))
-	if code != http.StatusAccepted && code != http.StatusOK {
-		t.Fatalf("POST /exports: %d %s", code, body)
-	}
-	var m api.Manifest
-	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatal(err)
-	}
-	id := m.ID
+	id := startAt(t, nodes[0], req)
 	// Wait for it to run somewhere, with a chunk recorded.
 	var owner, other *node
 	deadline := time.Now().Add(2 * time.Minute)
@@ -528,7 +520,7 @@ func controlElsewhere(t *testing.T, nodes []*node, s3 *s3test.Server) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	code, _, body = send(t, http.MethodPost, other.url("/exports/"+id+"/cancel"), nil)
+	code, _, body := send(t, http.MethodPost, other.url("/exports/"+id+"/cancel"), nil)
 	if code != http.StatusOK {
 		t.Fatalf("cancel through %s: %d %s", other.name, code, body)
 	}
@@ -569,9 +561,23 @@ func controlElsewhere(t *testing.T, nodes []*node, s3 *s3test.Server) {
 	}
 }
 
+// startAt starts an export through node n's HTTP API and returns its id.
+func startAt(t testing.TB, n *node, req string) string {
+	t.Helper()
+	code, _, body := send(t, http.MethodPost, n.url("/exports"), []byte(req))
+	if code != http.StatusAccepted && code != http.StatusOK {
+		t.Fatalf("POST /exports to %s: %d %s", n.name, code, body)
+	}
+	var m api.Manifest
+	if err := json.Unmarshal(body, &m); err != nil || m.ID == "" {
+		t.Fatalf("POST /exports to %s: %s (%v)", n.name, body, err)
+	}
+	return m.ID
+}
+
 // send is fetch with a body and the API token, for the routes that
 // change exports.
-func send(t *testing.T, method, url string, body []byte) (int, http.Header, []byte) {
+func send(t testing.TB, method, url string, body []byte) (int, http.Header, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -592,7 +598,7 @@ func send(t *testing.T, method, url string, body []byte) (int, http.Header, []by
 }
 
 // startExport sends exports.start and returns the export's id.
-func startExport(t *testing.T, nc *nats.Conn, req string) string {
+func startExport(t testing.TB, nc *nats.Conn, req string) string {
 	t.Helper()
 	msg, err := nc.Request("exports.start", []byte(req), 30*time.Second)
 	if err != nil || msg.Header.Get("Nats-Service-Error-Code") != "" {
@@ -606,7 +612,7 @@ func startExport(t *testing.T, nc *nats.Conn, req string) string {
 }
 
 // waitFinal polls get until the export is final or timeout passes.
-func waitFinal(t *testing.T, get func() *api.Manifest, timeout time.Duration) *api.Manifest {
+func waitFinal(t testing.TB, get func() *api.Manifest, timeout time.Duration) *api.Manifest {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func exportdBinary(t *testing.T) string {
+func exportdBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "exportd-bin-")
@@ -67,7 +67,7 @@ const crashTasks = 50_000
 // mixedTasks are added with completedAt of other BSON types.
 const mixedTasks = 1000
 
-func database(t *testing.T) string {
+func database(t testing.TB) string {
 	t.Helper()
 	dbOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "exportd-db-")

@@ -1,24 +1,16 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/exportd/exportd/api"
-	"github.com/exportd/exportd/internal/devmongo/devmongotest"
 	"github.com/exportd/exportd/internal/natstest"
-	"github.com/exportd/exportd/internal/procs"
 	"github.com/exportd/exportd/internal/s3test"
 )
 
@@ -49,8 +41,7 @@ const takeoverPoll = 10 * time.Millisecond
 // runs from the owner's last renewal, sent every third of it, so the job
 // is handed out again between 2/3 and all of the lease after the kill.
 func BenchmarkTakeover(b *testing.B) {
-	uri := benchClusterDatabase(b)
-	bin := benchBinary(b)
+	clusterDatabase(b)
 	for _, lease := range []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Second} {
 		b.Run(fmt.Sprintf("lease=%s", lease), func(b *testing.B) {
 			ns := natstest.Cluster(b, 3)
@@ -62,14 +53,14 @@ func BenchmarkTakeover(b *testing.B) {
 			spawned := 0
 			spawn := func() *node {
 				spawned++ // each on another NATS server first
-				return benchNode(b, bin, uri, fmt.Sprintf("node%d", spawned), ns.URLs(spawned%ns.Len()), config, s3)
+				return serveNode(b, fmt.Sprintf("node%d", spawned), ns.URLs(spawned%ns.Len()), config, s3)
 			}
 			nodes := []*node{spawn(), spawn()}
 			req := fmt.Sprintf(`{"database": "app", "collection": %q, "format": "ndjson", "compression": "zstd", "chunkRecords": %d}`, clusterColl, takeoverChunk)
 			var takeover, claim, resume time.Duration
 			for b.Loop() {
 				b.StopTimer()
-				id := benchStart(b, nodes[0], req)
+				id := startAt(b, nodes[0], req)
 				owner, survivor := benchOwner(b, nodes, id, 2)
 				b.StartTimer()
 				killed := time.Now()
@@ -104,14 +95,14 @@ func BenchmarkTakeover(b *testing.B) {
 // kill.
 func benchFirstChunk(tb testing.TB, n *node, id string, killed time.Time, timeout time.Duration) (claimed, first time.Time, chunks int) {
 	tb.Helper()
-	chunks = len(benchManifest(tb, n, id).Chunks)
+	chunks = len(manifestAt(tb, n, id).Chunks)
 	for {
-		runs := slices.Contains(benchRunning(tb, n), id)
+		runs := slices.Contains(running(tb, n), id)
 		now := time.Now()
 		if runs && claimed.IsZero() {
 			claimed = now
 		}
-		m := benchManifest(tb, n, id)
+		m := manifestAt(tb, n, id)
 		switch {
 		case m.State != api.StateRunning && m.State != api.StateQueued:
 			tb.Fatalf("export %s is %s after the kill: %s", id, m.State, m.Error)
@@ -135,7 +126,7 @@ func benchOwner(tb testing.TB, nodes []*node, id string, chunks int) (owner, oth
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		for i, n := range nodes {
-			if slices.Contains(benchRunning(tb, n), id) && len(benchManifest(tb, n, id).Chunks) >= chunks {
+			if slices.Contains(running(tb, n), id) && len(manifestAt(tb, n, id).Chunks) >= chunks {
 				return n, nodes[(i+1)%len(nodes)]
 			}
 		}
@@ -150,182 +141,17 @@ func benchOwner(tb testing.TB, nodes []*node, id string, chunks int) (owner, oth
 // it, and deletes it (its objects too).
 func benchRemove(tb testing.TB, n *node, id string) {
 	tb.Helper()
-	if code, body := benchSend(tb, http.MethodPost, n.url("/exports/"+id+"/cancel"), nil); code != http.StatusOK {
+	if code, _, body := send(tb, http.MethodPost, n.url("/exports/"+id+"/cancel"), nil); code != http.StatusOK {
 		tb.Fatalf("cancel %s: %d %s", id, code, body)
 	}
 	deadline := time.Now().Add(time.Minute)
-	for slices.Contains(benchRunning(tb, n), id) {
+	for slices.Contains(running(tb, n), id) {
 		if time.Now().After(deadline) {
 			tb.Fatalf("%s still runs %s a minute after its cancel", n.name, id)
 		}
 		time.Sleep(takeoverPoll)
 	}
-	if code, body := benchSend(tb, http.MethodDelete, n.url("/exports/"+id), nil); code != http.StatusOK && code != http.StatusNoContent {
+	if code, _, body := send(tb, http.MethodDelete, n.url("/exports/"+id), nil); code != http.StatusOK && code != http.StatusNoContent {
 		tb.Fatalf("delete %s: %d %s", id, code, body)
 	}
-}
-
-// The helpers below are cluster_test.go's and main_test.go's for a
-// testing.TB: those take a *testing.T, which a benchmark does not have.
-
-// benchDBURI is benchClusterDatabase's server, once it runs.
-var benchDBURI string
-
-// benchClusterDatabase is a devmongo process with clusterColl's tasks, for
-// every benchmark of the binary (benchmarks run one at a time): database(t)
-// would seed the crash tests' collections too.
-func benchClusterDatabase(tb testing.TB) string {
-	tb.Helper()
-	if benchDBURI != "" {
-		return benchDBURI
-	}
-	dir, err := os.MkdirTemp("", "exportd-benchdb-")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv, err := devmongotest.StartProcess(dir, "")
-	if err != nil {
-		os.RemoveAll(dir)
-		tb.Fatal(err)
-	}
-	cleanups = append(cleanups, func() { srv.Stop(); os.RemoveAll(dir); devmongotest.RemoveBinary() })
-	devmongotest.SeedTasks(tb, srv.URI, "app", clusterColl, clusterTasks)
-	benchDBURI = srv.URI
-	return benchDBURI
-}
-
-// benchBinary is exportdBinary for a testing.TB: the same build, once.
-func benchBinary(tb testing.TB) string {
-	tb.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "exportd-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		cleanups = append(cleanups, func() { os.RemoveAll(dir) })
-		binPath = filepath.Join(dir, "exportd")
-		out, err := procs.CombinedOutput(exec.Command("go", "build", "-o", binPath, "."))
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		tb.Fatal(binErr)
-	}
-	return binPath
-}
-
-// benchNode is serveNode for a testing.TB: a cluster daemon of bin named
-// name on the NATS servers urls and the MongoDB at uri, keeping chunks in
-// s3.
-func benchNode(tb testing.TB, bin, uri, name, urls, config string, s3 *s3test.Server) *node {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n := &node{name: name, http: ln.Addr().String()}
-	ln.Close()
-	n.cmd = exec.Command(bin, "serve", "--config", config, "--data", tb.TempDir(), "--mongo-uri", uri,
-		"--http-addr", n.http, "--nats-url", urls, "--cluster", "--node", name, "--storage", "s3://"+s3.Bucket+"/exports",
-		"--max-concurrent", "2", "--log-level", "info")
-	n.cmd.Dir = "../.." // configs/profiles
-	n.cmd.Env = append(os.Environ(), "AWS_ENDPOINT_URL=http://"+s3.Endpoint, "AWS_ACCESS_KEY_ID="+s3.AccessKey,
-		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "EXPORTD_API_TOKEN="+apiToken)
-	logf, err := os.Create(filepath.Join(tb.TempDir(), name+".log"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	n.cmd.Stdout, n.cmd.Stderr = logf, logf
-	if err := procs.Start(n.cmd); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if n.alive() {
-			n.cmd.Process.Signal(syscall.SIGTERM)
-			n.cmd.Wait()
-		}
-		if tb.Failed() {
-			out, _ := os.ReadFile(logf.Name())
-			tb.Logf("log of %s:\n%s", name, out)
-		}
-	})
-	deadline := time.Now().Add(time.Minute)
-	for {
-		resp, err := http.Get(n.url("/healthz"))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return n
-			}
-		}
-		if !n.alive() || time.Now().After(deadline) {
-			tb.Fatalf("node %s never became healthy: %v", name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// benchSend is send for a testing.TB: a request with the API token.
-func benchSend(tb testing.TB, method, url string, body []byte) (int, []byte) {
-	tb.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+apiToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp.StatusCode, out
-}
-
-// benchStart starts an export of req through n and returns its id.
-func benchStart(tb testing.TB, n *node, req string) string {
-	tb.Helper()
-	code, body := benchSend(tb, http.MethodPost, n.url("/exports"), []byte(req))
-	if code != http.StatusAccepted && code != http.StatusOK {
-		tb.Fatalf("POST /exports to %s: %d %s", n.name, code, body)
-	}
-	var m api.Manifest
-	if err := json.Unmarshal(body, &m); err != nil || m.ID == "" {
-		tb.Fatalf("POST /exports reply %s: %v", body, err)
-	}
-	return m.ID
-}
-
-// benchManifest is manifestAt for a testing.TB.
-func benchManifest(tb testing.TB, n *node, id string) *api.Manifest {
-	tb.Helper()
-	code, body := benchSend(tb, http.MethodGet, n.url("/exports/"+id), nil)
-	if code != http.StatusOK {
-		tb.Fatalf("GET /exports/%s on %s: %d %s", id, n.name, code, body)
-	}
-	var m api.Manifest
-	if err := json.Unmarshal(body, &m); err != nil {
-		tb.Fatal(err)
-	}
-	return &m
-}
-
-// benchRunning is running for a testing.TB.
-func benchRunning(tb testing.TB, n *node) []string {
-	tb.Helper()
-	code, body := benchSend(tb, http.MethodGet, n.url("/metrics"), nil)
-	if code != http.StatusOK {
-		tb.Fatalf("metrics of %s: %d", n.name, code)
-	}
-	var ids []string
-	for _, m := range runningMetric.FindAllSubmatch(body, -1) {
-		ids = append(ids, string(m[1]))
-	}
-	return ids
 }
