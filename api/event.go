@@ -39,9 +39,19 @@ type Event struct {
 	Bytes   int64 `json:"bytes"`
 	Chunks  int   `json:"chunks"`
 	// Total is the number of records to export when it is known cheaply,
-	// else null; Percent follows from it.
-	Total   *int64   `json:"total"`
-	Percent *float64 `json:"percent"`
+	// else null; Percent follows from it. It is never below Records: a
+	// total that the export passes is raised to Records. Once every
+	// record is written (export-finalizing, export-completed) it is
+	// Records, exact, and Percent is 100, whether a total was known
+	// before or not.
+	Total *int64 `json:"total"`
+	// TotalEstimated is true when Total is an estimate, not a count: the
+	// collection's metadata count (no filter), or a sample's share of it
+	// (a filter on a large collection). The export may write more or
+	// fewer records; Percent then stays at most 99 until the export
+	// ends. False (left out) when Total was counted or is null.
+	TotalEstimated bool     `json:"totalEstimated,omitempty"`
+	Percent        *float64 `json:"percent"`
 	// Rate is records per second over the current run.
 	Rate float64 `json:"rate"`
 	// Chunk is the sealed chunk, for export-file-generation.

@@ -93,13 +93,17 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 	}
 	stats := new(pipeline.Stats)
 	base := struct{ records, bytes int64 }{e.Records, e.Bytes}
-	var total *int64
+	var total *source.Count
 	var totalMu sync.Mutex
 	if r.cfg.CountTotal {
 		go func() {
-			if n, ok, err := source.Total(jctx, r.cfg.Env.Client, &e.Plan); err == nil && ok {
+			c, ok, err := source.Estimate(jctx, r.cfg.Env.Client, &e.Plan)
+			if err != nil {
+				log.Debug("no total for progress", "err", err)
+			}
+			if err == nil && ok {
 				totalMu.Lock()
-				total = &n
+				total = &c
 				totalMu.Unlock()
 			}
 		}()
@@ -113,14 +117,7 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 			ev.Rate = float64(stats.Records.Load()) / secs
 		}
 		totalMu.Lock()
-		if total != nil {
-			t := *total
-			ev.Total = &t
-			if t > 0 {
-				pct := min(100, 100*float64(records)/float64(t))
-				ev.Percent = &pct
-			}
-		}
+		setTotal(&ev, total)
 		totalMu.Unlock()
 		return ev
 	}
@@ -235,6 +232,41 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 		log.Error("export failed", "err", err)
 		r.jobDone(j, log)
 	}
+}
+
+// setTotal puts on ev the total that c says (nil: none known) and the
+// percent it gives. A total below ev.Records is raised to it: the count
+// was low, or the collection grew. Once every record is written
+// (export-finalizing, export-completed) the records are the total, exact,
+// and 100%. While an estimate is the total, the percent stays at most 99:
+// an estimate cannot say that the end is reached.
+func setTotal(ev *api.Event, c *source.Count) {
+	final := ev.Event == api.EventFinalizing || ev.Event == api.EventCompleted
+	if c == nil && !final {
+		return
+	}
+	var t int64
+	var est bool
+	switch {
+	case final:
+		t = ev.Records
+	case c.N < ev.Records:
+		t, est = ev.Records, c.Estimated
+	default:
+		t, est = c.N, c.Estimated
+	}
+	pct := 100.0
+	switch {
+	case final:
+	case t == 0:
+		ev.Total = &t
+		return // nothing to export: no percent of it
+	case est:
+		pct = min(99, 100*float64(ev.Records)/float64(t))
+	default:
+		pct = min(100, 100*float64(ev.Records)/float64(t))
+	}
+	ev.Total, ev.TotalEstimated, ev.Percent = &t, est, &pct
 }
 
 // jobDone acks job j: its export is final or gone, and no node is to run
