@@ -26,9 +26,6 @@ const (
 	// for the state: a final event lost in a reconnect must not leave it
 	// waiting for ever.
 	watchQuiet = 10 * time.Second
-	// lineEvery is how often a progress line is printed when stderr is
-	// not a terminal.
-	lineEvery = 5 * time.Second
 )
 
 // watch follows export id until it ends: nil when it completed, else an
@@ -46,13 +43,19 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) error {
 		return err
 	}
 	if done, err := ended(id, m.State, m.Error); done {
-		fmt.Fprintf(w, "export %s is already %s: %d records in %d chunks\n", id, m.State, m.Records, len(m.Chunks))
+		fmt.Fprintf(w, "export %s is already %s: %s in %s\n", id, m.State, count(m.Records, "record"), count(int64(len(m.Chunks)), "chunk"))
 		return err
 	}
 	p := &progressView{w: w, id: id}
+	var spin <-chan time.Time // nil, never ready, unless w is a terminal
 	if f, ok := w.(*os.File); ok {
-		fi, err := f.Stat()
-		p.tty = err == nil && fi.Mode()&os.ModeCharDevice != 0
+		p.tty, _ = terminal(f)
+		if p.tty {
+			p.width = func() int { _, cols := terminal(f); return cols }
+			t := time.NewTicker(spinEvery)
+			defer t.Stop()
+			spin = t.C
+		}
 	}
 	p.show(api.Event{Event: string(m.State), Records: m.Records, Bytes: m.Bytes, Chunks: len(m.Chunks)})
 	quiet := time.NewTimer(watchQuiet)
@@ -82,6 +85,8 @@ func (c *client) watch(ctx context.Context, id string, w io.Writer) error {
 		case <-quiet.C:
 			quiet.Reset(watchQuiet)
 			ask = true
+		case <-spin:
+			p.tick()
 		}
 		if !ask {
 			continue
@@ -111,63 +116,4 @@ func ended(id string, state api.State, msg string) (bool, error) {
 		return true, fmt.Errorf("export %s %w", id, errCancelled)
 	}
 	return false, nil
-}
-
-// progressView draws progress: a bar redrawn in place on a terminal, else
-// a line on each change of phase and every lineEvery.
-type progressView struct {
-	w          io.Writer
-	id         string
-	tty, drawn bool
-	phase      string
-	last       time.Time
-}
-
-func (p *progressView) show(ev api.Event) {
-	phase := strings.TrimPrefix(ev.Event, "export-")
-	if ev.Event == api.EventFileGeneration || ev.Event == api.EventProcessing {
-		phase = "running"
-	}
-	line := fmt.Sprintf("%s  %d records", phase, ev.Records)
-	if ev.Total != nil && *ev.Total > 0 {
-		pct := min(100, 100*float64(ev.Records)/float64(*ev.Total))
-		n := int(pct / 5)
-		line = fmt.Sprintf("[%s%s] %5.1f%%  %d/%d records", strings.Repeat("=", n), strings.Repeat(" ", 20-n), pct, ev.Records, *ev.Total)
-	}
-	line += fmt.Sprintf("  %.0f rec/s  %d chunks  %s", ev.Rate, ev.Chunks, humanBytes(ev.Bytes))
-	if ev.Total != nil && ev.Rate > 0 && ev.Records < *ev.Total {
-		line += "  ETA " + time.Duration(float64(*ev.Total-ev.Records)/ev.Rate*1e9).Round(time.Second).String()
-	}
-	switch {
-	case p.tty:
-		fmt.Fprintf(p.w, "\r\033[K%s", line)
-		p.drawn = true
-	case phase != p.phase || time.Since(p.last) >= lineEvery:
-		fmt.Fprintf(p.w, "export %s: %s\n", p.id, line)
-		p.last = time.Now()
-	}
-	p.phase = phase
-}
-
-// done replaces the bar with the export's outcome.
-func (p *progressView) done(state api.State, records int64, chunks int, bytes int64) {
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
-	fmt.Fprintf(p.w, "export %s %s: %d records in %d chunks, %s\n", p.id, state, records, chunks, humanBytes(bytes))
-}
-
-// humanBytes says n bytes with a binary unit.
-func humanBytes(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v := float64(n) / 1024
-	for _, unit := range []string{"KiB", "MiB", "GiB"} {
-		if v < 1024 || unit == "GiB" {
-			return fmt.Sprintf("%.1f %s", v, unit)
-		}
-		v /= 1024
-	}
-	return ""
 }

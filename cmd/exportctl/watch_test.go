@@ -125,28 +125,44 @@ func TestWatchCatchesUpAfterReconnect(t *testing.T) {
 	}
 }
 
-// The progress bar on a terminal, and lines elsewhere: one per phase.
+// The progress bar on a terminal, redrawn in place and replaced by the
+// outcome; elsewhere lines: one per phase, none more within lineEvery.
 func TestProgressView(t *testing.T) {
 	total := int64(1000)
 	ev := api.Event{Event: api.EventProcessing, Records: 250, Total: &total, Rate: 50, Chunks: 2, Bytes: 2048}
 	var buf bytes.Buffer
-	p := &progressView{w: &buf, id: "x", tty: true}
+	p := &progressView{w: &buf, id: "x", tty: true, width: func() int { return 0 }}
 	p.show(ev)
-	p.done("completed", 1000, 8, 8192)
-	want := "\r\033[K[=====               ]  25.0%  250/1000 records  50 rec/s  2 chunks  2.0 KiB  ETA 15s" +
-		"\r\033[Kexport x completed: 1000 records in 8 chunks, 8.0 KiB\n"
+	p.tick() // a bar: nothing to turn
+	p.done("completed", 1000, 1, 8192)
+	want := "\r\033[K[#####---------------] 25% 250/1,000 records 50/s ETA 0:15 2 chunks 2.0 KiB" +
+		"\r\033[Kexport x completed: 1000 records in 1 chunk, 8.0 KiB\n"
 	if buf.String() != want {
 		t.Fatalf("terminal:\n%q\nwant\n%q", buf.String(), want)
+	}
+
+	// Without a total, each redraw turns the spinner.
+	buf.Reset()
+	p = &progressView{w: &buf, id: "x", tty: true}
+	p.show(api.Event{Event: api.EventProcessing, Records: 1, Chunks: 0, Rate: 2})
+	p.tick()
+	want = "\r\033[K| running 1 record 2/s 0 chunks" + "\r\033[K/ running 1 record 2/s 0 chunks"
+	if buf.String() != want {
+		t.Fatalf("spinner:\n%q\nwant\n%q", buf.String(), want)
 	}
 
 	buf.Reset()
 	p = &progressView{w: &buf, id: "x"}
 	p.show(api.Event{Event: string(api.StateQueued)})
 	p.show(ev)
+	p.tick() // no terminal: nothing
 	ev.Records = 300
 	p.show(ev) // same phase, within lineEvery: no line
 	p.show(api.Event{Event: api.EventFinalizing, Records: 1000})
-	if got := strings.Count(buf.String(), "\n"); got != 3 || strings.Contains(buf.String(), "\r") {
-		t.Fatalf("lines:\n%s", buf.String())
+	want = "export x: queued 0 records 0 chunks\n" +
+		"export x: running 25% 250/1,000 records 50/s ETA 0:15 2 chunks 2.0 KiB\n" +
+		"export x: finalizing 1,000 records 0 chunks\n"
+	if buf.String() != want {
+		t.Fatalf("lines:\n%s\nwant\n%s", buf.String(), want)
 	}
 }
