@@ -40,6 +40,10 @@ type Config struct {
 	Grace time.Duration
 	// Events receives progress events; nil drops them.
 	Events func(api.Event)
+	// Forget, in a cluster, is told of an export this node is about to
+	// publish events of when another node may have published some since
+	// (Publisher.Forget): its seq goes on after theirs.
+	Forget func(id string)
 	// CountTotal asks the database for a total when it is cheap.
 	CountTotal bool
 	// Cluster, when set, makes the runner one node of several (see
@@ -377,6 +381,7 @@ func (r *Runner) Cancel(id string) (*api.Manifest, error) {
 		if e.State != api.StateRunning {
 			// A running export's owner, on another node, stops it within
 			// Cluster.Watch and says so itself.
+			r.forget(id)
 			r.emit(api.Event{Event: api.EventCancelled, ExportID: id})
 			r.log.Info("export cancelled", "export", id, "was", e.State)
 		}
@@ -403,6 +408,7 @@ func (r *Runner) Resume(id string) (*api.Manifest, error) {
 	if err != nil {
 		return nil, mapErr(err)
 	}
+	r.forget(id)
 	r.emit(api.Event{Event: api.EventQueued, ExportID: id})
 	r.log.Info("export queued again", "export", id, "was", e.State, "records", e.Records)
 	// A resume is a queuing of its own: the work queue must not take it
@@ -526,4 +532,11 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrState, err)
 	}
 	return err // the store's ErrNotFound and ErrState are the service's
+}
+
+// forget tells Config.Forget of export id, in a cluster.
+func (r *Runner) forget(id string) {
+	if r.cfg.Cluster != nil && r.cfg.Forget != nil {
+		r.cfg.Forget(id)
+	}
 }
