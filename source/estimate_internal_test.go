@@ -1,11 +1,15 @@
 package source
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/exportd/exportd/internal/devmongo"
+	"github.com/exportd/exportd/internal/devmongo/devmongotest"
 )
 
 // The sampled estimate: the share of the sample times the metadata count,
@@ -107,5 +111,30 @@ func TestWindow(t *testing.T) {
 				t.Fatalf("%+v.apply(%d) = %d, want %d", tc.w, tc.n, got, tc.want)
 			}
 		})
+	}
+}
+
+// The exact count takes a window's skip and limit to the server, and
+// answers what the export would write.
+func TestCountMatchingWindow(t *testing.T) {
+	const tasks = 1000
+	srv := devmongotest.Spawn(t)
+	devmongotest.SeedTasks(t, srv.URI, "app", "tasks", tasks)
+	coll := devmongotest.Client(t, srv.URI).Database("app").Collection("tasks")
+	var completed int64
+	for i := range int64(tasks) {
+		if devmongo.Task(i).Lookup(devmongo.FieldStatus).StringValue() == devmongo.StatusCompleted {
+			completed++
+		}
+	}
+	filter := bson.D{{Key: devmongo.FieldStatus, Value: devmongo.StatusCompleted}}
+	for _, w := range []window{{}, {Skip: 10}, {Limit: 50}, {Skip: 10, Limit: 50}, {Skip: completed - 5, Limit: 50}, {Skip: tasks}} {
+		n, err := countMatching(context.Background(), coll, filter, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := w.apply(completed); n != want {
+			t.Errorf("count of %d completed tasks in %+v = %d, want %d", completed, w, n, want)
+		}
 	}
 }
