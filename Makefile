@@ -74,9 +74,14 @@ cluster: build
 	@bash scripts/install-versitygw.sh $(abspath $(BIN)) >/dev/null
 	@bash scripts/cluster.sh "$(BIN)" "$(CLUSTER_DIR)" "$(CLUSTER_TASKS)"
 
-# Starts devmongo, seeds tasks, exports them, prints where the chunks are.
+# Starts devmongo, seeds tasks, exports them, then runs exportd serve
+# (HTTP and the console on DEMO_HTTP, NATS on DEMO_NATS) with one export
+# started through it, and prints what to try; runs until Ctrl-C
+# (DEMO_ONCE=1: until that export is done and downloaded).
+DEMO_HTTP ?= 127.0.0.1:8080
+DEMO_NATS ?= 127.0.0.1:4222
 demo: build
-	@bash scripts/demo.sh "$(BIN)" "$(DEMO_DIR)" "$(DEMO_ADDR)" "$(DEMO_TASKS)"
+	@DEMO_ONCE=$(DEMO_ONCE) bash scripts/demo.sh "$(BIN)" "$(DEMO_DIR)" "$(DEMO_ADDR)" "$(DEMO_TASKS)" "$(DEMO_HTTP)" "$(DEMO_NATS)"
 
 # Everything measured side by side in one run: the pipeline against its
 # stages, the checkpoint's and progress's cost, HTTP serving, exportd end to

@@ -5,10 +5,13 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,7 +24,9 @@ import (
 
 // Config is the daemon's configuration: built-in defaults, then the YAML
 // file, then the environment, then flags. configs/exportd.yaml documents
-// every key.
+// every key. A relative path is relative to the directory of the file
+// that gives it, or to the working directory when a default, the
+// environment or a flag gives it.
 type Config struct {
 	// DataDir holds exportd.db and exports/<id>/.
 	DataDir string `yaml:"dataDir"`
@@ -49,7 +54,9 @@ type Config struct {
 	// Allow lists the namespaces requests may name ("db.coll" or "db.*");
 	// empty allows every namespace of the deployment.
 	Allow []string `yaml:"allow"`
-	// ProfilesDir holds the request profiles (*.yaml).
+	// ProfilesDir holds the request profiles (*.yaml). A directory that
+	// does not exist is an error at start-up, except DefaultProfilesDir
+	// left as it is (then there are no profiles).
 	ProfilesDir string `yaml:"profilesDir"`
 	// Retention is how long finished exports are kept (0 = forever).
 	Retention time.Duration `yaml:"retention"`
@@ -134,6 +141,12 @@ type NATSConfig struct {
 // guessed.
 const minTokenLen = 16
 
+// DefaultProfilesDir is where profiles are looked for when none is
+// configured: relative to the working directory, so that a daemon started
+// in a checkout of exportd finds configs/profiles/tasks.yaml. Unlike a
+// configured one, it may be missing.
+const DefaultProfilesDir = "configs/profiles"
+
 // Default returns the built-in configuration.
 func Default() Config {
 	return Config{
@@ -144,7 +157,7 @@ func Default() Config {
 		MaxConcurrent:          2,   // two cursors already keep a small server busy
 		QueueSize:              100, // beyond it, clients hear 503 rather than wait unseen
 		Retries:                8,   // about two minutes of backoff: a restart or failover
-		ProfilesDir:            "configs/profiles",
+		ProfilesDir:            DefaultProfilesDir,
 		Retention:              7 * 24 * time.Hour, // a week to download
 		ShutdownGrace:          30 * time.Second,
 		TokenTTL:               time.Hour,
@@ -160,19 +173,49 @@ func Default() Config {
 	}
 }
 
-// LoadFile reads a YAML configuration over c; unknown keys are errors.
+// LoadFile reads a YAML configuration over c; unknown keys are errors. A
+// relative path in the file (see paths) is taken relative to the file's
+// directory and made absolute, so that the file means the same wherever
+// the daemon is started; paths from the defaults, the environment and
+// flags stay relative to the working directory.
 func (c *Config) LoadFile(path string) error {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
+	decode := func(into *Config) error {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(into); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+		return nil
+	}
+	if err := decode(c); err != nil {
+		return err
+	}
+	var own Config // the file alone: which paths it sets
+	if err := decode(&own); err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
 	}
+	for i, p := range own.paths() {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*c.paths()[i] = filepath.Join(dir, *p)
+		}
+	}
 	return nil
+}
+
+// paths are c's settings that name a file or a directory, in one order.
+func (c *Config) paths() []*string {
+	return []*string{
+		&c.DataDir, &c.ProfilesDir,
+		&c.NATS.CredsFile, &c.NATS.NKeyFile, &c.NATS.TLSCert, &c.NATS.TLSKey, &c.NATS.TLSCA,
+	}
 }
 
 // LoadEnv applies the EXPORTD_* environment variables over c.

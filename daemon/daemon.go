@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -39,7 +43,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	profiles, err := request.LoadProfiles(cfg.ProfilesDir)
+	profiles, err := loadProfiles(cfg.ProfilesDir, log)
 	if err != nil {
 		return err
 	}
@@ -124,7 +128,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 		},
 		DataDir: cfg.DataDir, MaxConcurrent: cfg.MaxConcurrent, QueueSize: cfg.QueueSize,
 		Allow: cfg.Allow, Profiles: profiles, Retention: cfg.Retention, Grace: cfg.ShutdownGrace,
-		Events: pub.Publish, CountTotal: cfg.CountTotal, Logger: log.With("component", "runner"),
+		Events: pub.Publish, Forget: pub.Forget, CountTotal: cfg.CountTotal, Logger: log.With("component", "runner"),
 		Cluster: node.runner(), Objects: optional(objects),
 	})
 	if err != nil {
@@ -259,6 +263,36 @@ func nkeyPublic(path string) (string, error) {
 	return kp.PublicKey()
 }
 
+// loadProfiles loads the request profiles of dir and logs which it
+// loaded. A directory that does not exist is an error that names it,
+// unless it is DefaultProfilesDir, which may be missing: then there are no
+// profiles, and the log says so.
+func loadProfiles(dir string, log *slog.Logger) (map[string]*request.Profile, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("profilesDir %s: %w", dir, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && dir == DefaultProfilesDir:
+		log.Info("no request profiles: the default profiles directory does not exist", "profilesDir", abs)
+		return map[string]*request.Profile{}, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("profilesDir %s: no such directory", abs)
+	case err != nil:
+		return nil, fmt.Errorf("profilesDir: %w", err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("profilesDir %s: not a directory", abs)
+	}
+	profiles, err := request.LoadProfiles(abs)
+	if err != nil {
+		return nil, fmt.Errorf("profilesDir: %w", err)
+	}
+	names := slices.Sorted(maps.Keys(profiles))
+	log.Info("request profiles loaded", "profilesDir", abs, "count", len(names), "profiles", strings.Join(names, ","))
+	return profiles, nil
+}
+
 // warnExposed logs what a daemon offers beyond loopback without asking for
 // credentials.
 func warnExposed(cfg Config, httpAddr string, log *slog.Logger) {
@@ -275,7 +309,13 @@ func connectNATS(url string, c NATSConfig, log *slog.Logger) (*nats.Conn, error)
 		nats.Name("exportd"),
 		nats.MaxReconnects(-1), // exports go on while NATS is away
 		nats.ReconnectBufSize(8 << 20),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() { // the daemon closed it: a shutdown, not a fault
+				log.Debug("NATS connection closed")
+				return
+			}
+			log.Warn("NATS disconnected", "err", err)
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
 	if c.CredsFile != "" {

@@ -11,53 +11,60 @@ import (
 )
 
 // parseServeFlags builds the daemon's configuration: defaults, then the
-// --config file, then the environment, then the other flags.
+// --config file, then the environment, then the flags given. A flag's
+// default in -h is the built-in one; a flag not given changes nothing, so
+// that the file and the environment keep their say.
 func parseServeFlags(args []string, getenv func(string) string) (daemon.Config, error) {
-	cfg := daemon.Default()
+	def := daemon.Default()
 	fs := flag.NewFlagSet("exportd serve", flag.ContinueOnError)
-	file := fs.String("config", "", "YAML configuration file (see configs/exportd.yaml)")
-	data := fs.String("data", "", "data directory: exportd.db and exports/")
+	file := fs.String("config", "", "YAML configuration file (see configs/exportd.yaml); relative paths in it are relative to its directory")
+	data := fs.String("data", def.DataDir, "data directory: exportd.db and exports/ (or EXPORTD_DATA)")
 	uri := fs.String("mongo-uri", "", "MongoDB connection string (or EXPORTD_MONGO_URI)")
-	httpAddr := fs.String("http-addr", "", "HTTP address (default 127.0.0.1:8080)")
-	natsURL := fs.String("nats-url", "", "NATS server to use (default: an embedded one)")
-	natsListen := fs.String("nats-listen", "", "address of the embedded NATS server (default 127.0.0.1:4222)")
-	maxConc := fs.Int("max-concurrent", 0, "exports running at once (default 2)")
-	queue := fs.Int("queue-size", -1, "exports waiting at most (default 100)")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	httpAddr := fs.String("http-addr", def.HTTPAddr, "HTTP address")
+	natsURL := fs.String("nats-url", "", "NATS server to use (or EXPORTD_NATS_URL; default: an embedded one)")
+	natsListen := fs.String("nats-listen", def.NATS.Listen, "address of the embedded NATS server")
+	maxConc := fs.Int("max-concurrent", def.MaxConcurrent, "exports running at once")
+	queue := fs.Int("queue-size", def.QueueSize, "exports waiting at most")
+	logLevel := fs.String("log-level", def.LogLevel, "debug, info, warn or error")
 	storage := fs.String("storage", "", "keep chunks in S3: s3://bucket/prefix (or EXPORTD_STORAGE; endpoint and credentials from the AWS environment)")
 	clustered := fs.Bool("cluster", false, "one node of several on the NATS server's JetStream (needs --storage)")
-	node := fs.String("node", "", "this node's name in the cluster (default <hostname>-<HTTP port>)")
-	if err := parseFlags(fs, args, "usage: exportd serve [--config FILE] --data DIR --mongo-uri URI [flags]"); err != nil {
-		return cfg, err
+	node := fs.String("node", "", "this node's name in the cluster (default: <hostname>-<HTTP port>)")
+	if err := parseFlags(fs, args, "usage: exportd serve [--config FILE] --data DIR --mongo-uri URI [flags]\n\nThe flags given override the environment (EXPORTD_*), which overrides the\n--config file, which overrides the built-in defaults shown here.\n"); err != nil {
+		return def, err
 	}
+	cfg := def
 	if *file != "" {
 		if err := cfg.LoadFile(*file); err != nil {
 			return cfg, fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
 	cfg.LoadEnv(getenv)
-	str := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
+	fs.Visit(func(f *flag.Flag) { // only the flags given
+		switch f.Name {
+		case "data":
+			cfg.DataDir = *data
+		case "mongo-uri":
+			cfg.MongoURI = *uri
+		case "http-addr":
+			cfg.HTTPAddr = *httpAddr
+		case "nats-url":
+			cfg.NATS.URL = *natsURL
+		case "nats-listen":
+			cfg.NATS.Listen = *natsListen
+		case "max-concurrent":
+			cfg.MaxConcurrent = *maxConc
+		case "queue-size":
+			cfg.QueueSize = *queue
+		case "log-level":
+			cfg.LogLevel = *logLevel
+		case "storage":
+			cfg.Storage = *storage
+		case "cluster":
+			cfg.Cluster.Enabled = *clustered
+		case "node":
+			cfg.Cluster.Node = *node
 		}
-	}
-	str(&cfg.DataDir, *data)
-	str(&cfg.MongoURI, *uri)
-	str(&cfg.HTTPAddr, *httpAddr)
-	str(&cfg.NATS.URL, *natsURL)
-	str(&cfg.NATS.Listen, *natsListen)
-	str(&cfg.LogLevel, *logLevel)
-	str(&cfg.Storage, *storage)
-	str(&cfg.Cluster.Node, *node)
-	if *clustered {
-		cfg.Cluster.Enabled = true
-	}
-	if *maxConc != 0 {
-		cfg.MaxConcurrent = *maxConc
-	}
-	if *queue >= 0 {
-		cfg.QueueSize = *queue
-	}
+	})
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("%w: %v", errUsage, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/objstore"
 )
 
@@ -85,7 +86,7 @@ func (c *concat) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		err = fmt.Errorf("part %d: %w (shorter than %d bytes)", i, errChunkSize, part.size)
+		err = fmt.Errorf("part %d: %w (shorter than %s)", i, errChunkSize, api.Count(part.size, "byte"))
 	}
 	return n, err
 }

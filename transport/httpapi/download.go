@@ -158,7 +158,7 @@ func (h *Server) openChunk(ctx context.Context, d *download, i int) (File, error
 		return nil, fmt.Errorf("export %s chunk %d: %w", d.m.ID, i, err)
 	}
 	if f.Size() != c.Bytes {
-		return nil, errors.Join(fmt.Errorf("export %s %s: %w (%d bytes, manifest says %d)", d.m.ID, c.Name, errChunkSize, f.Size(), c.Bytes), f.Close())
+		return nil, errors.Join(fmt.Errorf("export %s %s: %w (%s, manifest says %d)", d.m.ID, c.Name, errChunkSize, api.Count(f.Size(), "byte"), c.Bytes), f.Close())
 	}
 	return f, nil
 }

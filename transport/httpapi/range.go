@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/exportd/exportd/api"
 )
 
 // MaxRanges is the most byte ranges that one request may ask for, as
@@ -83,7 +85,7 @@ func planRange(raw string, size int64) (header, msg string) {
 			kept = append(kept, spec)
 		}
 	}
-	msg = fmt.Sprintf("range not satisfiable: the content has %d bytes", size)
+	msg = "range not satisfiable: the content has " + api.Count(size, "byte")
 	switch {
 	case size == 0:
 		return "", msg

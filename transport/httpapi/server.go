@@ -383,7 +383,9 @@ func (h *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		// The client went away, or Start took too long: try again.
 		h.writeError(w, r, http.StatusServiceUnavailable, "exportd is busy or stopping: "+err.Error())
 	case errors.Is(err, api.ErrNotFound):
-		h.writeError(w, r, http.StatusNotFound, "unknown export")
+		// err says "unknown export: <id>", as the NATS service's 404 does;
+		// the id is one the route checked (26 base32 characters).
+		h.writeError(w, r, http.StatusNotFound, api.Clip(err.Error(), maxMessage))
 	case errors.Is(err, api.ErrForbidden):
 		// Not err's text: it names the namespace that the allow-list keeps out.
 		h.writeError(w, r, http.StatusForbidden, "the export's namespace is outside the allow-list")

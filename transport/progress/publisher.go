@@ -301,7 +301,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 		before := p.lost.Load()
 		p.abortOnce.Do(func() { close(p.abort) })
 		<-p.done
-		return fmt.Errorf("progress: close: %d events not sent: %w", p.lost.Load()-before, context.Cause(ctx))
+		return fmt.Errorf("progress: close: %s not sent: %w", api.Count(p.lost.Load()-before, "event"), context.Cause(ctx))
 	}
 	if p.closedConn.Load() {
 		return fmt.Errorf("progress: close: %w", nats.ErrConnectionClosed)
