@@ -142,7 +142,9 @@ const (
 // a plan whose limit is small, on a large collection whose matches are
 // sparse: when it passes EstimateTimeout, a sample answers instead.
 func Estimate(ctx context.Context, client *mongo.Client, p *request.Plan) (c Count, ok bool, err error) {
-	ferret, err := isFerretDB(ctx, client)
+	bctx, cancel := context.WithTimeout(ctx, EstimateTimeout)
+	ferret, err := isFerretDB(bctx, client)
+	cancel()
 	if err != nil {
 		return Count{}, false, err
 	}
