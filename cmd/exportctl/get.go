@@ -109,10 +109,10 @@ func (c *client) get(ctx context.Context, cfg *config, id, dataURL string, w io.
 	if err := chunker.WriteManifest(dir, m); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "get %s: %d chunks in %s (%d complete before, %d resumed), %s downloaded\n",
-		id, len(m.Chunks), dir, d.kept.Load(), d.resumed.Load(), humanBytes(d.sent.Load()))
+	fmt.Fprintf(w, "get %s: %s in %s (%d complete before, %d resumed), %s downloaded\n",
+		id, api.Count(len(m.Chunks), "chunk"), dir, d.kept.Load(), d.resumed.Load(), humanBytes(d.sent.Load()))
 	if m.State != api.StateCompleted {
-		return fmt.Errorf("export %s is %s, %w: got the %d chunks sealed so far; run get again once it has completed", id, m.State, errIncomplete, len(m.Chunks))
+		return fmt.Errorf("export %s is %s, %w: got the %s sealed so far; run get again once it has completed", id, m.State, errIncomplete, api.Count(len(m.Chunks), "chunk"))
 	}
 	if !cfg.Decompress {
 		return nil

@@ -28,7 +28,7 @@ commands:
   list      list the exports (--state S)
   cancel    stop a queued or running export
   resume    queue a failed or cancelled export again
-  delete    delete a finished export and its files
+  delete    delete an export and its files (a queued or running one is cancelled first)
   get       download an export's chunks into --out, resuming, verifying SHA-256
 
 Run 'exportctl <command> -h' for the command's flags.

@@ -255,7 +255,7 @@ function render(x) {
     x.bar.value = 0;
   }
   q('.pct').textContent = pct;
-  x.bar.setAttribute('aria-label', 'Export ' + x.id + ': ' + fmtInt(x.records) + ' records' + (pct ? ', ' + pct : ''));
+  x.bar.setAttribute('aria-label', 'Export ' + x.id + ': ' + fmtInt(x.records) + (x.records === 1 ? ' record' : ' records') + (pct ? ', ' + pct : ''));
   x.errorEl.textContent = x.error;
   x.buttons.cancel.hidden = !(running || x.state === 'queued');
   x.buttons.resume.hidden = !(x.state === 'failed' || x.state === 'cancelled');
