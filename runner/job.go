@@ -82,7 +82,7 @@ func (r *Runner) runOne(ctx context.Context, j job) {
 	})
 	holders.Go(func() { r.watch(jctx, id, cancel) })
 	defer cancel(nil) // stops the holders before they are waited for
-	r.forget(id) // its events so far may be another node's
+	r.forget(id)      // its events so far may be another node's
 	if e.StartedAt == nil {
 		log.Info("export started", "namespace", e.Plan.Database+"."+e.Plan.Collection, "format", e.Plan.Format, "compression", e.Plan.Compression)
 	} else {
