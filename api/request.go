@@ -57,11 +57,27 @@ type Request struct {
 	ChunkBytes   int64 `json:"chunkBytes,omitempty"`
 	// BatchSize is the cursor's batch size.
 	BatchSize int64 `json:"batchSize,omitempty"`
+	// Skip leaves out the first Skip records of the sorted result
+	// (mongoexport's --skip); Limit, when not 0, exports at most Limit
+	// records after them (--limit). Both are kept across a resume: the
+	// skip applies once, at the start, and the limit counts the records
+	// already exported.
+	Skip  int64 `json:"skip,omitempty"`
+	Limit int64 `json:"limit,omitempty"`
 	// ProgressEvery is how many records pass between progress events.
 	ProgressEvery int64 `json:"progressEvery,omitempty"`
 	// CSVFormulaGuard, when false, turns off the quote that keeps a
 	// spreadsheet from running a cell as a formula. Default true.
 	CSVFormulaGuard *bool `json:"csvFormulaGuard,omitempty"`
+	// CSVArrays is how a csv cell holds an array: "json" (default, relaxed
+	// Extended JSON) or "join" (its items' text joined by CSVArraySeparator).
+	CSVArrays string `json:"csvArrays,omitempty"`
+	// CSVArraySeparator goes between the items of a joined array (default
+	// "; "); only with CSVArrays "join".
+	CSVArraySeparator string `json:"csvArraySeparator,omitempty"`
+	// CSVBOM, when true, starts a csv export with a UTF-8 byte order mark,
+	// for spreadsheets that otherwise guess another encoding. Default false.
+	CSVBOM *bool `json:"csvBom,omitempty"`
 	// ArrayKey is the json envelope's array name (default "documents").
 	ArrayKey string `json:"arrayKey,omitempty"`
 	// Headers name the csv columns, one per field (default: the paths).

@@ -151,7 +151,7 @@ func attempt(ctx context.Context, env *Env, rec Record, enc *format.Encoder, sta
 		}
 	} else {
 		coll := env.Client.Database(p.Database).Collection(p.Collection)
-		cur, err := source.Find(ctx, coll, p, last, unstorable)
+		cur, err := source.FindAfter(ctx, coll, p, last, e.Records, unstorable)
 		if err != nil {
 			return false, fmt.Errorf("open cursor: %w", err)
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/csv"
 	"io"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -44,6 +46,7 @@ func BenchmarkAppend(b *testing.B) {
 		{"ndjson-canonical", request.Request{Format: request.NDJSON, JSONFormat: "canonical"}, benchCheckExtJSON(true, "", "\n")},
 		{"json", request.Request{Format: request.JSON}, benchCheckExtJSON(false, ",\n", "")},
 		{"csv", request.Request{Format: request.CSV, Fields: benchFields}, benchCheckCSV},
+		{"csv-join", request.Request{Format: request.CSV, Fields: benchFields, CSVArrays: request.CSVArraysJoin}, benchCheckCSVJoined},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -138,5 +141,27 @@ func benchCheckCSV(tb testing.TB, enc *format.Encoder, docs []bson.Raw, outs [][
 	}
 	if _, err := r.Read(); err != io.EOF {
 		tb.Fatalf("after the last row: %v, want io.EOF", err)
+	}
+}
+
+// benchCheckCSVJoined checks the rows as benchCheckCSV does, and each tags
+// cell against the document's tags joined by the default separator.
+func benchCheckCSVJoined(tb testing.TB, enc *format.Encoder, docs []bson.Raw, outs [][]byte) {
+	tb.Helper()
+	benchCheckCSV(tb, enc, docs, outs)
+	col := slices.Index(benchFields, "tags")
+	for i, d := range docs {
+		row, err := csv.NewReader(bytes.NewReader(outs[i])).Read()
+		if err != nil {
+			tb.Fatalf("row %d: %v", i, err)
+		}
+		var tags []string
+		vals, _ := d.Lookup("tags").Array().Values()
+		for _, v := range vals {
+			tags = append(tags, v.StringValue())
+		}
+		if want := strings.Join(tags, request.DefaultCSVArraySeparator); row[col] != want {
+			tb.Fatalf("row %d: tags %q, want %q", i, row[col], want)
+		}
 	}
 }

@@ -95,7 +95,8 @@ func (e *Encoder) lookup(doc bson.Raw, vals []bson.RawValue) error {
 
 // appendValue appends one cell: dates as ISO-8601 UTC with milliseconds,
 // ObjectIds as hex, null as empty, numbers as numbers, strings quoted where
-// RFC 4180 needs it, anything else as relaxed Extended JSON.
+// RFC 4180 needs it, arrays joined when the plan says so, anything else as
+// relaxed Extended JSON.
 func (e *Encoder) appendValue(dst []byte, v bson.RawValue) ([]byte, error) {
 	switch v.Type {
 	case bson.TypeString, bson.TypeSymbol:
@@ -104,23 +105,13 @@ func (e *Encoder) appendValue(dst []byte, v bson.RawValue) ([]byte, error) {
 			return dst, fmt.Errorf("%w: bad string", extjson.ErrMalformed)
 		}
 		return appendCell(dst, s, e.guard), nil
-	case bson.TypeNull, bson.TypeUndefined:
-		return dst, nil
-	case bson.TypeObjectID:
-		oid := v.ObjectID()
-		return appendHex(dst, oid[:]), nil
-	case bson.TypeDateTime:
-		return appendDate(dst, v.DateTime()), nil
-	case bson.TypeInt32:
-		return strconv.AppendInt(dst, int64(v.Int32()), 10), nil
-	case bson.TypeInt64:
-		return strconv.AppendInt(dst, v.Int64(), 10), nil
-	case bson.TypeDouble:
-		return appendNumber(dst, v.Double()), nil
-	case bson.TypeBoolean:
-		return strconv.AppendBool(dst, v.Boolean()), nil
-	case bson.TypeDecimal128:
-		return append(dst, v.Decimal128().String()...), nil
+	case bson.TypeArray:
+		if e.sep != "" {
+			return e.appendJoined(dst, v.Value)
+		}
+	}
+	if out, ok := appendScalar(dst, v); ok {
+		return out, nil
 	}
 	// Documents, arrays and the rarer types: their relaxed Extended JSON,
 	// quoted as a cell.
@@ -133,6 +124,81 @@ func (e *Encoder) appendValue(dst []byte, v bson.RawValue) ([]byte, error) {
 		return out, nil
 	}
 	return quoteInPlace(out, start), nil
+}
+
+// appendScalar appends the text of a value whose text never needs quoting:
+// null, ObjectId, date, number or boolean. It reports false, appending
+// nothing, for any other type.
+func appendScalar(dst []byte, v bson.RawValue) ([]byte, bool) {
+	switch v.Type {
+	case bson.TypeNull, bson.TypeUndefined:
+		return dst, true
+	case bson.TypeObjectID:
+		oid := v.ObjectID()
+		return appendHex(dst, oid[:]), true
+	case bson.TypeDateTime:
+		return appendDate(dst, v.DateTime()), true
+	case bson.TypeInt32:
+		return strconv.AppendInt(dst, int64(v.Int32()), 10), true
+	case bson.TypeInt64:
+		return strconv.AppendInt(dst, v.Int64(), 10), true
+	case bson.TypeDouble:
+		return appendNumber(dst, v.Double()), true
+	case bson.TypeBoolean:
+		return strconv.AppendBool(dst, v.Boolean()), true
+	case bson.TypeDecimal128:
+		return append(dst, v.Decimal128().String()...), true
+	}
+	return dst, false
+}
+
+// appendJoined appends a BSON array as one cell: each item's text, e.sep
+// between items. An item's text is what its own cell would hold, unquoted:
+// a string as it is, null as nothing, dates, ObjectIds and numbers as
+// always; a document, an array inside the array and the rarer types as
+// relaxed Extended JSON. The joined text is then one cell: quoted where
+// RFC 4180 needs it and guarded, as a string is, when it starts like a
+// formula. An empty array is an empty cell.
+func (e *Encoder) appendJoined(dst []byte, arr []byte) ([]byte, error) {
+	if len(arr) < 5 {
+		return dst, fmt.Errorf("%w: array of %d bytes", extjson.ErrMalformed, len(arr))
+	}
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	text := (*bp)[:0]
+	rest := bsoncore.Array(arr)[4 : len(arr)-1]
+	for first := true; len(rest) > 0; first = false {
+		el, next, ok := bsoncore.ReadElement(rest)
+		if !ok {
+			return dst, fmt.Errorf("%w: truncated array item at offset %d", extjson.ErrMalformed, len(arr)-1-len(rest))
+		}
+		rest = next
+		if !first {
+			text = append(text, e.sep...)
+		}
+		var err error
+		if text, err = appendItem(text, bson.RawValue{Type: bson.Type(el.Value().Type), Value: el.Value().Data}); err != nil {
+			return dst, err
+		}
+	}
+	*bp = text // the pool keeps the grown buffer
+	return appendCell(dst, text, e.guard), nil
+}
+
+// appendItem appends the unquoted text of one item of a joined array.
+func appendItem(dst []byte, v bson.RawValue) ([]byte, error) {
+	switch v.Type {
+	case bson.TypeString, bson.TypeSymbol:
+		s, ok := rawString(v.Value)
+		if !ok {
+			return dst, fmt.Errorf("%w: bad string", extjson.ErrMalformed)
+		}
+		return append(dst, s...), nil
+	}
+	if out, ok := appendScalar(dst, v); ok {
+		return out, nil
+	}
+	return extjson.AppendValue(dst, v, false)
 }
 
 // quoteInPlace makes out[start:] one quoted cell, doubling its quotes, by

@@ -21,6 +21,7 @@ type Encoder struct {
 	kind      request.Format
 	canonical bool
 	guard     bool
+	sep       string // csv: joins an array's items; "" writes arrays as JSON
 	hidden    []string
 	columns   [][]string // csv: each column's path segments
 	tops      []string   // csv: the distinct first segments of the columns
@@ -28,6 +29,9 @@ type Encoder struct {
 	header    []byte
 	footer    []byte
 }
+
+// bom is the UTF-8 byte order mark that a csv export may start with.
+const bom = "\uFEFF"
 
 // Info is what the json envelope says about the export besides its
 // documents. It is fixed when the export is created.
@@ -37,7 +41,10 @@ type Info struct {
 
 // New makes the encoder for p.
 func New(p *request.Plan, info Info) (*Encoder, error) {
-	e := &Encoder{kind: p.Format, canonical: p.Canonical, guard: p.FormulaGuard, hidden: p.Hidden}
+	e := &Encoder{kind: p.Format, canonical: p.Canonical, guard: p.FormulaGuard, sep: p.CSVArraySeparator, hidden: p.Hidden}
+	if p.Format != request.CSV && (p.CSVBOM || p.CSVArraySeparator != "") {
+		return nil, fmt.Errorf("%w: csv options with format %q", ErrUnsupported, p.Format)
+	}
 	switch p.Format {
 	case request.NDJSON:
 	case request.JSON:
@@ -50,6 +57,9 @@ func New(p *request.Plan, info Info) (*Encoder, error) {
 	case request.CSV:
 		if len(p.Fields) == 0 {
 			return nil, fmt.Errorf("%w: csv without fields", ErrUnsupported)
+		}
+		if p.CSVBOM {
+			e.header = append(e.header, bom...)
 		}
 		for i, f := range p.Fields {
 			e.columns = append(e.columns, strings.Split(f, "."))
@@ -111,8 +121,9 @@ func envelopeHeader(p *request.Plan, info Info) ([]byte, error) {
 	return append(head, ":[\n"...), nil
 }
 
-// Header returns the bytes that open the export (the first chunk's start).
-// The caller must not modify them.
+// Header returns the bytes that open the export (the first chunk's start):
+// for csv, the byte order mark if the plan asks for one, then the header
+// line. The caller must not modify them.
 func (e *Encoder) Header() []byte { return e.header }
 
 // Footer returns the bytes that close the export (the last chunk's end).

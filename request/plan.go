@@ -38,6 +38,12 @@ type Plan struct {
 	ChunkRecords int64    `json:"chunkRecords"`
 	ChunkBytes   int64    `json:"chunkBytes"`
 	BatchSize    int32    `json:"batchSize"`
+	// Skip is how many records of the sorted result come before the
+	// export's first; Limit, when not 0, is how many it exports at most.
+	// 0 for both (as in every plan stored before they existed) exports
+	// every record.
+	Skip  int64 `json:"skip,omitempty"`
+	Limit int64 `json:"limit,omitempty"`
 	// ProgressEvery is how many records pass between progress events.
 	ProgressEvery int64 `json:"progressEvery"`
 	FormulaGuard  bool  `json:"formulaGuard"`
@@ -45,6 +51,13 @@ type Plan struct {
 	ArrayKey string `json:"arrayKey"`
 	// Headers name the csv columns (nil: the field paths).
 	Headers []string `json:"headers,omitempty"`
+	// CSVArraySeparator, when set, makes a csv cell holding an array its
+	// items' text joined by it; empty (as in every plan stored before it
+	// existed) keeps the array's relaxed Extended JSON.
+	CSVArraySeparator string `json:"csvArraySeparator,omitempty"`
+	// CSVBOM starts the export's first chunk with a UTF-8 byte order mark;
+	// false (as in every plan stored before it existed) writes none.
+	CSVBOM bool `json:"csvBom,omitempty"`
 }
 
 // SortKey is one component of the export order.
@@ -114,6 +127,13 @@ func Compile(r *Request) (*Plan, error) {
 	if r.BatchSize < 0 || r.BatchSize > MaxBatchSize {
 		return nil, fieldErr("batchSize", "must be between 1 and %d, got %d", MaxBatchSize, r.BatchSize)
 	}
+	if r.Skip < 0 {
+		return nil, fieldErr("skip", "must be 0 or more, got %d", r.Skip)
+	}
+	if r.Limit < 0 {
+		return nil, fieldErr("limit", "must be 0 (no limit) or more, got %d", r.Limit)
+	}
+	p.Skip, p.Limit = r.Skip, r.Limit
 	if p.ProgressEvery < 1 {
 		return nil, fieldErr("progressEvery", "must be at least 1, got %d", p.ProgressEvery)
 	}
@@ -146,6 +166,9 @@ func Compile(r *Request) (*Plan, error) {
 			}
 		}
 		p.Headers = append([]string(nil), r.Headers...)
+	}
+	if err := compileCSV(p, r); err != nil {
+		return nil, err
 	}
 	if (r.Filters != nil || r.Options != nil) && r.Profile == "" {
 		return nil, fieldErr("filters", "filters and options need a profile")

@@ -40,6 +40,12 @@ type Profile struct {
 	DefaultSort Options `yaml:"defaultSort"`
 	// Columns are the csv columns when the request lists no fields.
 	Columns []ProfileColumn `yaml:"columns"`
+	// CSVArrays, CSVArraySeparator and CSVBOM are the csv requests'
+	// csvArrays, csvArraySeparator and csvBom where the request leaves them
+	// out; other formats ignore them.
+	CSVArrays         string `yaml:"csvArrays"`
+	CSVArraySeparator string `yaml:"csvArraySeparator"`
+	CSVBOM            bool   `yaml:"csvBom"`
 }
 
 // ProfileFilter is one named filter of a profile.
@@ -113,6 +119,20 @@ func (p *Profile) check() error {
 			return fmt.Errorf("column %q: %s", c.Header, msg)
 		}
 	}
+	switch p.CSVArrays {
+	case "", CSVArraysJSON:
+		if p.CSVArraySeparator != "" {
+			return fmt.Errorf("csvArraySeparator needs csvArrays %q", CSVArraysJoin)
+		}
+	case CSVArraysJoin:
+		if p.CSVArraySeparator != "" {
+			if msg := checkArraySeparator(p.CSVArraySeparator); msg != "" {
+				return fmt.Errorf("csvArraySeparator %s", msg)
+			}
+		}
+	default:
+		return fmt.Errorf("csvArrays %q is not %q or %q", p.CSVArrays, CSVArraysJSON, CSVArraysJoin)
+	}
 	return nil
 }
 
@@ -168,9 +188,28 @@ func (p *Profile) Apply(r *Request) error {
 			r.Headers = append(r.Headers, c.Header)
 		}
 	}
+	if r.Format == CSV {
+		p.applyCSV(r)
+	}
 	r.Filters, r.Options = nil, nil
 	r.Profile = ""
 	return nil
+}
+
+// applyCSV fills the csv options that r leaves out. The request's own
+// choice wins: csvArrays "json" keeps arrays as JSON under any profile, and
+// csvBom false turns the profile's byte order mark off.
+func (p *Profile) applyCSV(r *Request) {
+	if r.CSVArrays == "" {
+		r.CSVArrays = p.CSVArrays
+	}
+	if r.CSVArrays == CSVArraysJoin && r.CSVArraySeparator == "" {
+		r.CSVArraySeparator = p.CSVArraySeparator
+	}
+	if r.CSVBOM == nil && p.CSVBOM {
+		on := true
+		r.CSVBOM = &on
+	}
 }
 
 func (p *Profile) filters(raw json.RawMessage) (bson.D, error) {

@@ -12,7 +12,8 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-// Cursor is a pipeline.Source over a MongoDB find cursor.
+// Cursor is a pipeline.Source over a MongoDB find cursor. The zero Cursor
+// yields no document.
 type Cursor struct {
 	cur *mongo.Cursor
 }
@@ -23,7 +24,23 @@ var _ pipeline.Source = (*Cursor)(nil)
 // sort (which always ends with _id, so the order is total), in batches of
 // p.BatchSize. With a last key (see After), the cursor starts just after
 // that record: a seek, not a skip. unstorable is passed to After.
+//
+// Find is FindAfter with no record exported yet: for a plan with a Limit,
+// a resumed export must use FindAfter.
 func Find(ctx context.Context, coll *mongo.Collection, p *request.Plan, last bson.Raw, unstorable TypeSet) (*Cursor, error) {
+	return FindAfter(ctx, coll, p, last, 0, unstorable)
+}
+
+// FindAfter is Find for an export that has already exported done records,
+// the last of them with the sort key last. The plan's Skip applies only
+// at the start (without a last key: after one, the seek has passed the
+// skipped records already), and its Limit counts the done records, so a
+// resumed export reads exactly the records an uninterrupted one would
+// have read next. When the limit is reached the cursor is empty.
+func FindAfter(ctx context.Context, coll *mongo.Collection, p *request.Plan, last bson.Raw, done int64, unstorable TypeSet) (*Cursor, error) {
+	if p.Limit > 0 && done >= p.Limit {
+		return &Cursor{}, nil // a limit of 0 would mean none to the server
+	}
 	filter := p.Filter
 	if filter == nil {
 		filter = bson.D{}
@@ -46,6 +63,12 @@ func Find(ctx context.Context, coll *mongo.Collection, p *request.Plan, last bso
 	if p.Projection != nil {
 		opts.SetProjection(p.Projection)
 	}
+	if p.Skip > 0 && last == nil {
+		opts.SetSkip(p.Skip)
+	}
+	if p.Limit > 0 {
+		opts.SetLimit(p.Limit - done)
+	}
 	cur, err := coll.Find(ctx, filter, opts)
 	if err != nil {
 		return nil, err
@@ -58,6 +81,9 @@ func Find(ctx context.Context, coll *mongo.Collection, p *request.Plan, last bso
 // slice of it, so the document stays valid after later calls, as
 // pipeline.Source requires (TestCursorDocumentsOutliveBatch checks this).
 func (c *Cursor) Next(ctx context.Context) (bson.Raw, error) {
+	if c.cur == nil {
+		return nil, io.EOF
+	}
 	if c.cur.Next(ctx) {
 		return c.cur.Current, nil
 	}
@@ -68,4 +94,9 @@ func (c *Cursor) Next(ctx context.Context) (bson.Raw, error) {
 }
 
 // Close releases the server-side cursor.
-func (c *Cursor) Close(ctx context.Context) error { return c.cur.Close(ctx) }
+func (c *Cursor) Close(ctx context.Context) error {
+	if c.cur == nil {
+		return nil
+	}
+	return c.cur.Close(ctx)
+}

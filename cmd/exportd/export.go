@@ -6,99 +6,172 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"runtime/debug"
 	"strings"
 	"time"
 
-	"github.com/exportd/exportd/api"
-	"github.com/exportd/exportd/export"
-	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
-	"github.com/exportd/exportd/source"
 )
 
 // exportConfig is everything exportd export runs with.
 type exportConfig struct {
-	URI     string
+	URI string
+	// Out is --out as given: a directory, a file or "-" (see resolveOutput).
 	Out     string
 	Request request.Request
 	// RequestFile, when set, replaces the request flags.
-	RequestFile   string
-	Workers       int
-	Level         int
-	Retries       int
-	SelectTimeout time.Duration
-	Quiet         bool
-	Count         bool
+	RequestFile string
+	// Strict makes a namespace that does not exist an error instead of a
+	// warning and an empty export.
+	Strict bool
+	// ReadPreference is mongoexport's --readPreference, folded into URI.
+	ReadPreference string
+	Workers        int
+	Level          int
+	Retries        int
+	SelectTimeout  time.Duration
+	Quiet          bool
+	Count          bool
 	// ProfilesDir holds the request profiles a --request file may name.
 	ProfilesDir string
 	// Profiles are pprof files to write (--cpuprofile, --memprofile).
 	Profiles profiles
 }
 
+const exportUsage = `usage: exportd export --uri URI --db DB --collection C [flags] --out DIR|FILE|-
+   or: exportd export --uri URI --request FILE --out DIR|FILE|-
+
+--out names where the export goes:
+  DIR   an existing directory, a path ending in '/', or a name without a data
+        extension: the chunks, manifest.json and the checkpoint; the same
+        command resumes an interrupted export
+  FILE  a name ending in .ndjson, .jsonl, .json or .csv, optionally followed by
+        .zst/.zstd or .gz (or just .zst/.gz): the whole export as one file,
+        compressed as the name says; it is made in FILE.exportd/, which the
+        same command resumes, and renamed into place when complete
+  -     standard output (uncompressed unless --compression says otherwise);
+        cannot resume
+
+mongoexport's flags work where they mean the same: -d/--db, -c/--collection,
+-q/--query, --queryFile, -f/--fields, --fieldFile, --type json|csv (json is one
+document per line: --format ndjson), -o/--out, --jsonFormat, --sort, --skip,
+--limit, --readPreference, --assertExists, --quiet; the database may be the
+--uri's path (mongodb://HOST/DB). The others are refused with what to use.
+
+flags:`
+
+// requestFlags are the flags that make the request; --request replaces
+// them all.
+var requestFlags = []string{"db", "d", "collection", "c", "filter", "query", "q", "queryFile", "sort", "fields", "f", "fieldFile",
+	"format", "type", "compression", "json-format", "jsonFormat", "chunk-records", "chunk-bytes", "batch-size", "skip", "limit"}
+
 func parseExportFlags(args []string) (*exportConfig, error) {
 	var cfg exportConfig
-	var filter, sort, fields, format, compression, jsonFormat string
+	var filter, queryFile, sort, fields, fieldFile, format, typ, compression, jsonFormat string
 	var chunkRecords, chunkBytes, batchSize int64
+	r := &cfg.Request
 	fs := flag.NewFlagSet("exportd export", flag.ContinueOnError)
-	fs.StringVar(&cfg.URI, "uri", "mongodb://127.0.0.1:27017/", "MongoDB connection string")
-	fs.StringVar(&cfg.Request.Database, "db", "", "database")
-	fs.StringVar(&cfg.Request.Collection, "collection", "", "collection")
+	fs.StringVar(&cfg.URI, "uri", "mongodb://127.0.0.1:27017/", "MongoDB connection string; its path may name the database (mongodb://HOST/DB)")
+	fs.StringVar(&r.Database, "db", "", "database (default: the --uri's path)")
+	fs.StringVar(&r.Database, "d", "", "same as --db (mongoexport's name)")
+	fs.StringVar(&r.Collection, "collection", "", "collection")
+	fs.StringVar(&r.Collection, "c", "", "same as --collection (mongoexport's name)")
 	fs.StringVar(&filter, "filter", "", "query, in Extended JSON")
+	fs.StringVar(&filter, "query", "", "same as --filter (mongoexport's name)")
+	fs.StringVar(&filter, "q", "", "same as --filter (mongoexport's name)")
+	fs.StringVar(&queryFile, "queryFile", "", "read --filter from this file (mongoexport's name)")
 	fs.StringVar(&sort, "sort", "", `sort document, in Extended JSON (default {"_id": 1}; _id always breaks ties)`)
 	fs.StringVar(&fields, "fields", "", "comma-separated field paths to export (default all; csv needs them)")
+	fs.StringVar(&fields, "f", "", "same as --fields (mongoexport's name)")
+	fs.StringVar(&fieldFile, "fieldFile", "", "read --fields from this file, one field path per line (mongoexport's name)")
 	fs.StringVar(&format, "format", "", "ndjson, json or csv (default ndjson)")
-	fs.StringVar(&compression, "compression", "", "zstd, gzip or none (default zstd)")
+	fs.StringVar(&typ, "type", "", "mongoexport's format: json (one document per line: --format ndjson) or csv")
+	fs.StringVar(&compression, "compression", "", "zstd, gzip or none (default zstd for a directory, the name's for a file, none for stdout)")
 	fs.StringVar(&jsonFormat, "json-format", "", "relaxed or canonical Extended JSON (default relaxed)")
+	fs.StringVar(&jsonFormat, "jsonFormat", "", "same as --json-format (mongoexport's name)")
+	fs.Int64Var(&r.Skip, "skip", 0, "leave out the first N records of the sorted result")
+	fs.Int64Var(&r.Limit, "limit", 0, "export at most N records (0 = all)")
 	fs.Int64Var(&chunkRecords, "chunk-records", 0, "records per chunk at most (default 100000)")
 	fs.Int64Var(&chunkBytes, "chunk-bytes", 0, "uncompressed bytes per chunk at most (default 64 MiB)")
 	fs.Int64Var(&batchSize, "batch-size", 0, "cursor batch size (default 1000)")
-	fs.StringVar(&cfg.Out, "out", "", "output directory (required)")
+	fs.StringVar(&cfg.Out, "out", "", "where the export goes: DIR, FILE or - (required; see above)")
+	fs.StringVar(&cfg.Out, "o", "", "same as --out (mongoexport's name)")
 	fs.StringVar(&cfg.RequestFile, "request", "", "read the export request from this JSON file instead of flags")
+	fs.BoolVar(&cfg.Strict, "strict", false, "fail (exit 2) when the database or collection does not exist, instead of exporting 0 records")
+	fs.BoolVar(&cfg.Strict, "assertExists", false, "same as --strict (mongoexport's name)")
+	fs.StringVar(&cfg.ReadPreference, "readPreference", "", `read preference: a mode (primary, secondaryPreferred, …) or {"mode": …, "tagSets": […], "maxStalenessSeconds": N}`)
 	fs.IntVar(&cfg.Workers, "workers", 0, "encoder goroutines (0 = one per CPU)")
 	fs.IntVar(&cfg.Level, "level", 0, "compression level (0 = default: zstd 3, gzip 6)")
 	fs.IntVar(&cfg.Retries, "retries", 8, "retries in a row for failures a new cursor can cure")
 	fs.DurationVar(&cfg.SelectTimeout, "server-selection-timeout", 10*time.Second, "how long to wait for the server")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress line")
-	fs.BoolVar(&cfg.Count, "count", true, "show a total and ETA when the collection's count is cheap (unfiltered)")
+	fs.BoolVar(&cfg.Count, "count", true, "show a total and ETA when the server can count cheaply")
 	fs.StringVar(&cfg.ProfilesDir, "profiles", "configs/profiles", "directory of the request profiles a --request file may name")
 	fs.StringVar(&cfg.Profiles.CPU, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&cfg.Profiles.Mem, "memprofile", "", "write an allocation profile to this file when the run ends (go tool pprof)")
-	if err := parseFlags(fs, args, "usage: exportd export --uri URI --db DB --collection C --out DIR [flags]\n   or: exportd export --uri URI --request FILE --out DIR"); err != nil {
+	if err := checkRefused(fs, args); err != nil {
 		return nil, err
 	}
-	if cfg.Out == "" {
-		return nil, fmt.Errorf("%w: --out is required", errUsage)
+	if err := parseFlags(fs, args, exportUsage); err != nil {
+		return nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := checkAliases(set); err != nil {
+		return nil, err
+	}
+	if cfg.Out == "" {
+		return nil, fmt.Errorf("%w: --out is required: a directory, a file (tasks.ndjson.zst) or - for standard output", errUsage)
+	}
 	if cfg.RequestFile != "" {
-		for _, name := range []string{"db", "collection", "filter", "sort", "fields", "format", "compression", "json-format", "chunk-records", "chunk-bytes", "batch-size"} {
+		for _, name := range requestFlags {
 			if set[name] {
-				return nil, fmt.Errorf("%w: --%s cannot be combined with --request", errUsage, name)
+				return nil, fmt.Errorf("%w: %s cannot be combined with --request", errUsage, dashed(name))
 			}
 		}
 		return &cfg, nil
 	}
-	r := &cfg.Request
+	if typ != "" {
+		var err error
+		if format, err = mongoexportType(typ); err != nil {
+			return nil, err
+		}
+	}
 	r.Format, r.Compression, r.JSONFormat = request.Format(format), request.Compression(compression), jsonFormat
 	r.ChunkRecords, r.ChunkBytes, r.BatchSize = chunkRecords, chunkBytes, batchSize
 	if set["chunk-records"] && chunkRecords == 0 {
 		r.ChunkRecords = -1 // let the request say 0 is out of range
 	}
-	if filter != "" {
+	if queryFile != "" {
+		data, err := os.ReadFile(queryFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --queryFile: %v", errUsage, err)
+		}
+		filter = string(data)
+	}
+	if strings.TrimSpace(filter) != "" {
 		r.Filter = json.RawMessage(filter)
 	}
 	if sort != "" {
 		r.Sort = json.RawMessage(sort)
 	}
-	if fields != "" {
+	fieldsFlag := "fields"
+	switch {
+	case fieldFile != "":
+		var err error
+		if r.Fields, err = readListFile("fieldFile", fieldFile); err != nil {
+			return nil, err
+		}
+		fieldsFlag = "fieldFile"
+	case fields != "":
 		r.Fields = strings.Split(fields, ",")
 		for i := range r.Fields {
 			r.Fields[i] = strings.TrimSpace(r.Fields[i])
 		}
+	}
+	if err := checkExclusions(fieldsFlag, r.Fields); err != nil {
+		return nil, err
 	}
 	return &cfg, nil
 }
@@ -110,18 +183,21 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 // collections.
 const exportMemoryLimit = 48 << 20
 
+// runExport checks everything it can before it makes anything: the flags,
+// the request, --out, the connection string, then (in exportTo) the server
+// and the namespace.
 func runExport(ctx context.Context, args []string) (err error) {
 	cfg, err := parseExportFlags(args)
 	if err != nil {
 		return err
 	}
-	stopProfiles, err := cfg.Profiles.start()
+	out, err := resolveOutput(cfg.Out)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, stopProfiles()) }()
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(exportMemoryLimit)
+	uri, uriDB, err := prepareURI(cfg.URI, cfg.ReadPreference)
+	if err != nil {
+		return err
 	}
 	// The request is kept as given (a file's JSON compacted, or the flags'
 	// request), before its profile is applied, as the daemon keeps it.
@@ -136,6 +212,17 @@ func runExport(ctx context.Context, args []string) (err error) {
 			return err
 		}
 		reqJSON = data // compacted when it is stored
+	} else if uriDB != "" {
+		switch req.Database {
+		case "":
+			req.Database = uriDB
+		case uriDB:
+		default:
+			return fmt.Errorf("%w: --db %s and the --uri's database %s differ: name the database in one place (to authenticate against %s, put ?authSource=%s in --uri instead)", errUsage, req.Database, uriDB, uriDB, uriDB)
+		}
+	}
+	if req.Compression, err = out.compressionFor(req.Compression); err != nil {
+		return err
 	}
 	var profiles map[string]*request.Profile
 	if req.Profile != "" {
@@ -148,70 +235,21 @@ func runExport(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := out.checkFormat(plan.Format); err != nil {
+		return err
+	}
 	if reqJSON == nil {
 		if reqJSON, err = json.Marshal(&given); err != nil {
 			return err
 		}
 	}
-	return exportTo(ctx, cfg, reqJSON, plan)
-}
-
-func exportTo(ctx context.Context, cfg *exportConfig, reqJSON json.RawMessage, plan *request.Plan) (err error) {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	local, err := export.OpenLocal(cfg.Out, reqJSON, plan)
+	stopProfiles, err := cfg.Profiles.start()
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, local.Store.Close()) }()
-	e, err := local.Store.Get(local.ID)
-	if err != nil {
-		return err
+	defer func() { err = errors.Join(err, stopProfiles()) }()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(exportMemoryLimit)
 	}
-	if e.State == api.StateCompleted {
-		fmt.Fprintf(os.Stderr, "export %s in %s is already complete: %d records in %d chunks\n", e.ID, cfg.Out, e.Records, e.Chunks)
-		return nil
-	}
-	if local.Resumed {
-		fmt.Fprintf(os.Stderr, "resuming export %s in %s after %d records in %d chunks\n", e.ID, cfg.Out, e.Records, e.Chunks)
-	}
-
-	client, err := source.Connect(ctx, cfg.URI, cfg.SelectTimeout)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, client.Disconnect(context.WithoutCancel(ctx))) }()
-
-	stats := new(pipeline.Stats)
-	prog := newProgress(os.Stderr, stats, e.Records, cfg.Quiet)
-	if cfg.Count && !cfg.Quiet {
-		go func() {
-			if n, ok, err := source.Total(ctx, client, plan); err == nil && ok {
-				prog.setTotal(n)
-			}
-		}()
-	}
-	stopProgress := prog.start()
-	env := &export.Env{
-		Store: local.Store, Client: client, Workers: cfg.Workers, Level: cfg.Level,
-		Retries: cfg.Retries, Backoff: 500 * time.Millisecond, MaxBackoff: 10 * time.Second,
-		Logger: logger,
-	}
-	installFailpoints(env)
-	runErr := export.Run(ctx, env, local.ID, cfg.Out, stats)
-	stopProgress()
-	if runErr != nil {
-		if ctx.Err() != nil {
-			if err := local.Interrupted(context.Cause(ctx)); err != nil {
-				return errors.Join(runErr, err)
-			}
-			return fmt.Errorf("%w: run the same command again to resume the export in %s", errInterrupted, cfg.Out)
-		}
-		return runErr
-	}
-	m, err := local.Store.Manifest(local.ID)
-	if err != nil {
-		return err
-	}
-	printSummary(os.Stderr, cfg.Out, m, prog.elapsed())
-	return nil
+	return exportTo(ctx, cfg, out, uri, reqJSON, plan)
 }

@@ -13,13 +13,15 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/request"
 )
 
 const usage = `usage: exportd <command> [flags]
 
 commands:
-  export   run one export in the foreground into --out (resumes when run again)
+  export   run one export in the foreground into --out: a directory, one file or
+           - for stdout (a directory or file resumes when run again)
   serve    run the daemon: NATS service, HTTP downloads, job runner
 
 Run 'exportd <command> -h' for the command's flags.
@@ -78,12 +80,16 @@ func main() {
 }
 
 // exitCode maps an error to the exit status: 0 done, 2 bad usage or
-// request, 130 interrupted, 1 anything else.
+// request (an --out holding something else included), 130 interrupted,
+// 141 standard output closed (silently, as a process killed by SIGPIPE),
+// 1 anything else.
 func exitCode(err error) int {
 	switch {
 	case err == nil, errors.Is(err, errHelp):
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, request.ErrInvalid):
+	case errors.Is(err, errBrokenPipe):
+		return 141
+	case errors.Is(err, errUsage), errors.Is(err, request.ErrInvalid), errors.Is(err, export.ErrForeignDir):
 		fmt.Fprintf(os.Stderr, "exportd: %v\n", err)
 		return 2
 	case errors.Is(err, errInterrupted):

@@ -19,16 +19,22 @@ type progress struct {
 	w      io.Writer
 	stats  *pipeline.Stats
 	base   int64 // records done before this run
+	chunks int64 // chunks made before this run
 	total  atomic.Int64
-	quiet  bool
-	tty    bool
-	begin  time.Time
-	stopCh chan struct{}
-	wg     sync.WaitGroup
+	// estimated says the total is an estimate: its percent stays below
+	// 100 and is shown with a '~'.
+	estimated atomic.Bool
+	quiet     bool
+	tty       bool
+	begin     time.Time
+	stopCh    chan struct{}
+	wg        sync.WaitGroup
 }
 
-func newProgress(w *os.File, stats *pipeline.Stats, base int64, quiet bool) *progress {
-	p := &progress{w: w, stats: stats, base: base, quiet: quiet, begin: time.Now(), stopCh: make(chan struct{})}
+// newProgress counts from base records and chunks, what the export held
+// before this run.
+func newProgress(w *os.File, stats *pipeline.Stats, base, chunks int64, quiet bool) *progress {
+	p := &progress{w: w, stats: stats, base: base, chunks: chunks, quiet: quiet, begin: time.Now(), stopCh: make(chan struct{})}
 	p.total.Store(-1)
 	if fi, err := w.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		p.tty = true
@@ -36,7 +42,11 @@ func newProgress(w *os.File, stats *pipeline.Stats, base int64, quiet bool) *pro
 	return p
 }
 
-func (p *progress) setTotal(n int64) { p.total.Store(n) }
+// setTotal gives the records the export will hold, estimated or counted.
+func (p *progress) setTotal(n int64, estimated bool) {
+	p.estimated.Store(estimated)
+	p.total.Store(n)
+}
 
 func (p *progress) elapsed() time.Duration { return time.Since(p.begin) }
 
@@ -101,10 +111,14 @@ func (p *progress) print() {
 	done := p.base + p.stats.Records.Load()
 	secs := time.Since(p.begin).Seconds()
 	rate := float64(p.stats.Records.Load()) / secs
-	line := fmt.Sprintf("%d records  %s/s  %d chunks", done, human(rate), p.stats.Chunks.Load())
+	line := fmt.Sprintf("%s  %s/s  %s", api.Count(done, "record"), human(rate), api.Count(p.chunks+p.stats.Chunks.Load(), "chunk"))
 	if total := p.total.Load(); total > 0 {
 		pct := min(100, 100*float64(done)/float64(total))
-		line += fmt.Sprintf("  %.1f%%", pct)
+		mark := ""
+		if p.estimated.Load() {
+			pct, mark = min(pct, 99), "~"
+		}
+		line += fmt.Sprintf("  %s%.1f%%", mark, pct)
 		if rate > 0 && done < total {
 			eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
 			line += "  ETA " + eta.String()
@@ -132,9 +146,12 @@ func printSummary(w io.Writer, dir string, m *api.Manifest, took time.Duration) 
 	for _, c := range m.Chunks {
 		raw += c.RawBytes
 	}
-	rate := float64(m.Records) / took.Seconds()
-	fmt.Fprintf(w, "exported %d records in %d chunks to %s (%s raw, %s written) in %s, %s records/s\n",
-		m.Records, len(m.Chunks), dir, bytesHuman(raw), bytesHuman(m.Bytes), took.Round(time.Millisecond), human(rate))
+	line := fmt.Sprintf("exported %s in %s to %s (%s raw, %s written)",
+		api.Count(m.Records, "record"), api.Count(len(m.Chunks), "chunk"), dir, bytesHuman(raw), bytesHuman(m.Bytes))
+	if took > 0 {
+		line += fmt.Sprintf(" in %s, %s records/s", took.Round(time.Millisecond), human(float64(m.Records)/took.Seconds()))
+	}
+	fmt.Fprintln(w, line)
 }
 
 func bytesHuman(n int64) string {
