@@ -455,7 +455,7 @@ func (m *measurer) resume(ctx context.Context, size int64, at float64) (Resume, 
 
 var (
 	firstRecordLine = regexp.MustCompile(`^first new record read`)
-	resumingLine    = regexp.MustCompile(`^resuming export \S+ in .* after (\d+) records in \d+ chunks`)
+	resumingLine    = regexp.MustCompile(`^resuming export \S+ in .* after (\d+) records? in \d+ chunks?`)
 )
 
 // waitLine reads r until a line matches re, then drains r in the

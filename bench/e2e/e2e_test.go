@@ -110,8 +110,13 @@ func TestGenericLines(t *testing.T) {
 			t.Errorf("%q: %v", tc.line, m)
 		}
 	}
-	if !resumingLine.MatchString("resuming export abc in /tmp/x y after 500 records in 1 chunks") {
-		t.Error("resuming line not recognised")
+	for line, want := range map[string]string{
+		"resuming export abc in /tmp/x y after 500 records in 1 chunk": "500",
+		"resuming export abc in /tmp/x after 1 record in 3 chunks":     "1",
+	} {
+		if m := resumingLine.FindStringSubmatch(line); m == nil || m[1] != want {
+			t.Errorf("%q: %v, want %s records", line, m, want)
+		}
 	}
 }
 
