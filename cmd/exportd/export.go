@@ -6,8 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,8 +35,10 @@ type exportConfig struct {
 	SelectTimeout  time.Duration
 	Quiet          bool
 	Count          bool
-	// ProfilesDir holds the request profiles a --request file may name.
-	ProfilesDir string
+	// ProfilesDir holds the request profiles a --request file may name;
+	// ProfilesGiven says --profiles named it (then it must exist).
+	ProfilesDir   string
+	ProfilesGiven bool
 	// Profiles are pprof files to write (--cpuprofile, --memprofile).
 	Profiles profiles
 }
@@ -64,12 +68,15 @@ flags:`
 // requestFlags are the flags that make the request; --request replaces
 // them all.
 var requestFlags = []string{"db", "d", "collection", "c", "filter", "query", "q", "queryFile", "sort", "fields", "f", "fieldFile",
-	"format", "type", "compression", "json-format", "jsonFormat", "chunk-records", "chunk-bytes", "batch-size", "skip", "limit"}
+	"format", "type", "compression", "json-format", "jsonFormat", "chunk-records", "chunk-bytes", "batch-size", "skip", "limit",
+	"csv-arrays", "csv-array-separator", "csv-bom", "csv-formula-guard"}
 
 func parseExportFlags(args []string) (*exportConfig, error) {
 	var cfg exportConfig
 	var filter, queryFile, sort, fields, fieldFile, format, typ, compression, jsonFormat string
 	var chunkRecords, chunkBytes, batchSize int64
+	var csvArrays, csvArraySep string
+	var csvBOM, csvFormulaGuard bool
 	r := &cfg.Request
 	fs := flag.NewFlagSet("exportd export", flag.ContinueOnError)
 	fs.StringVar(&cfg.URI, "uri", "mongodb://127.0.0.1:27017/", "MongoDB connection string; its path may name the database (mongodb://HOST/DB)")
@@ -95,6 +102,10 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	fs.Int64Var(&chunkRecords, "chunk-records", 0, "records per chunk at most (default 100000)")
 	fs.Int64Var(&chunkBytes, "chunk-bytes", 0, "uncompressed bytes per chunk at most (default 64 MiB)")
 	fs.Int64Var(&batchSize, "batch-size", 0, "cursor batch size (default 1000)")
+	fs.StringVar(&csvArrays, "csv-arrays", "", "how a csv cell holds an array: json (its relaxed Extended JSON, the default) or join (its items' text joined by --csv-array-separator)")
+	fs.StringVar(&csvArraySep, "csv-array-separator", "", `what goes between a joined array's items (default "; "; needs --csv-arrays join)`)
+	fs.BoolVar(&csvBOM, "csv-bom", false, "start a csv export with a UTF-8 byte order mark, for spreadsheets that otherwise guess another encoding")
+	fs.BoolVar(&csvFormulaGuard, "csv-formula-guard", true, "prefix with ' a csv cell a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR)")
 	fs.StringVar(&cfg.Out, "out", "", "where the export goes: DIR, FILE or - (required; see above)")
 	fs.StringVar(&cfg.Out, "o", "", "same as --out (mongoexport's name)")
 	fs.StringVar(&cfg.RequestFile, "request", "", "read the export request from this JSON file instead of flags")
@@ -107,7 +118,7 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	fs.DurationVar(&cfg.SelectTimeout, "server-selection-timeout", 10*time.Second, "how long to wait for the server")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress line")
 	fs.BoolVar(&cfg.Count, "count", true, "show a total and ETA when the server can count cheaply")
-	fs.StringVar(&cfg.ProfilesDir, "profiles", "configs/profiles", "directory of the request profiles a --request file may name")
+	fs.StringVar(&cfg.ProfilesDir, "profiles", "configs/profiles", "directory of the request profiles a --request file may name (given, it must exist)")
 	fs.StringVar(&cfg.Profiles.CPU, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	fs.StringVar(&cfg.Profiles.Mem, "memprofile", "", "write an allocation profile to this file when the run ends (go tool pprof)")
 	if err := checkRefused(fs, args); err != nil {
@@ -121,6 +132,7 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	if err := checkAliases(set); err != nil {
 		return nil, err
 	}
+	cfg.ProfilesGiven = set["profiles"]
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("%w: --out is required: a directory, a file (tasks.ndjson.zst) or - for standard output", errUsage)
 	}
@@ -140,6 +152,15 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	}
 	r.Format, r.Compression, r.JSONFormat = request.Format(format), request.Compression(compression), jsonFormat
 	r.ChunkRecords, r.ChunkBytes, r.BatchSize = chunkRecords, chunkBytes, batchSize
+	r.CSVArrays, r.CSVArraySeparator = csvArrays, csvArraySep
+	// The booleans go into the request only when given, so that the
+	// request kept with the export says what was asked for.
+	if set["csv-bom"] {
+		r.CSVBOM = &csvBOM
+	}
+	if set["csv-formula-guard"] {
+		r.CSVFormulaGuard = &csvFormulaGuard
+	}
 	if set["chunk-records"] && chunkRecords == 0 {
 		r.ChunkRecords = -1 // let the request say 0 is out of range
 	}
@@ -195,6 +216,9 @@ func runExport(ctx context.Context, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := out.checkPlace(); err != nil {
+		return err
+	}
 	uri, uriDB, err := prepareURI(cfg.URI, cfg.ReadPreference)
 	if err != nil {
 		return err
@@ -209,7 +233,7 @@ func runExport(ctx context.Context, args []string) (err error) {
 			return fmt.Errorf("%w: --request: %v", errUsage, err)
 		}
 		if req, err = request.Decode(data); err != nil {
-			return err
+			return fmt.Errorf("--request %s: %w", cfg.RequestFile, err)
 		}
 		reqJSON = data // compacted when it is stored
 	} else if uriDB != "" {
@@ -224,11 +248,9 @@ func runExport(ctx context.Context, args []string) (err error) {
 	if req.Compression, err = out.compressionFor(req.Compression); err != nil {
 		return err
 	}
-	var profiles map[string]*request.Profile
-	if req.Profile != "" {
-		if profiles, err = request.LoadProfiles(cfg.ProfilesDir); err != nil {
-			return err
-		}
+	profiles, err := requestProfiles(cfg.ProfilesDir, cfg.ProfilesGiven, req.Profile)
+	if err != nil {
+		return err
 	}
 	given := *req // Resolve applies the profile to req
 	plan, err := request.Resolve(req, profiles)
@@ -252,4 +274,36 @@ func runExport(ctx context.Context, args []string) (err error) {
 		debug.SetMemoryLimit(exportMemoryLimit)
 	}
 	return exportTo(ctx, cfg, out, uri, reqJSON, plan)
+}
+
+// requestProfiles loads the request profiles of dir when --profiles named
+// it (a directory that is missing is then an error, not an empty set) or
+// when the request names a profile, which must be there.
+func requestProfiles(dir string, given bool, name string) (map[string]*request.Profile, error) {
+	if !given && name == "" {
+		return nil, nil
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !given:
+		return nil, fmt.Errorf("%w: the request names profile %q, and the profiles directory %s does not exist: give --profiles DIR", errUsage, name, dir)
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("%w: --profiles %s: no such directory", errUsage, dir)
+	case err != nil:
+		return nil, fmt.Errorf("%w: --profiles: %v", errUsage, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("%w: --profiles %s is not a directory", errUsage, dir)
+	}
+	profiles, err := request.LoadProfiles(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --profiles %s: %v", errUsage, dir, err)
+	}
+	if name != "" && profiles[name] == nil {
+		known := "it holds no *.yaml profile"
+		if len(profiles) > 0 {
+			known = "known: " + strings.Join(slices.Sorted(maps.Keys(profiles)), ", ")
+		}
+		return nil, fmt.Errorf("%w: profile: unknown profile %q in %s (%s)", errUsage, name, dir, known)
+	}
+	return profiles, nil
 }

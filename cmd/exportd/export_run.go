@@ -30,13 +30,40 @@ var errBrokenPipe = errors.New("standard output closed")
 // resume from its last recorded chunk.
 const resumeHint = "run the same command again to resume"
 
-// exportTo runs the export of plan into out. It connects and looks for the
-// namespace before it makes anything on disk.
+// exportTo runs the export of plan into out. It makes nothing on disk
+// before the server has answered and the namespace has been looked for,
+// unless out holds the export already: that one is opened first, so that
+// one of another request is refused and a complete one is done without a
+// server, and a server that cannot be reached is said to be worth another
+// try.
 func exportTo(ctx context.Context, cfg *exportConfig, out output, uri string, reqJSON json.RawMessage, plan *request.Plan) (err error) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var local *export.Local
+	var scratch string // standard output's work directory
+	defer func() {
+		if local != nil {
+			err = errors.Join(err, local.Store.Close())
+		}
+		if scratch != "" {
+			err = errors.Join(err, os.RemoveAll(scratch))
+		}
+	}()
+	if out.kind != toStdout && holdsExport(out.work) {
+		if local, err = openLocal(out, reqJSON, plan); err != nil {
+			return err
+		}
+		e, err := local.Store.Get(local.ID)
+		if err != nil {
+			return err
+		}
+		if e.State == api.StateCompleted {
+			return completed(out, local, e)
+		}
+	}
+
 	client, err := connectMongo(ctx, uri, cfg.SelectTimeout)
 	if err != nil {
-		if out.kind != toStdout && holdsExport(out.work) {
+		if local != nil {
 			return fmt.Errorf("%w; %s", err, resumeHint)
 		}
 		return err
@@ -47,21 +74,18 @@ func exportTo(ctx context.Context, cfg *exportConfig, out output, uri string, re
 		return &inputError{msg: missingMsg + ", and --strict makes that an error: nothing was written"}
 	}
 
-	if out.kind == toStdout {
-		signal.Ignore(syscall.SIGPIPE) // a closed pipe is an error to stop on and clean up after, not death
-		if out.work, err = os.MkdirTemp("", "exportd-stdout-"); err != nil {
+	if local == nil {
+		if out.kind == toStdout {
+			signal.Ignore(syscall.SIGPIPE) // a closed pipe is an error to stop on and clean up after, not death
+			if scratch, err = os.MkdirTemp("", "exportd-stdout-"); err != nil {
+				return err
+			}
+			out.work = scratch
+		}
+		if local, err = openLocal(out, reqJSON, plan); err != nil {
 			return err
 		}
-		defer func() { err = errors.Join(err, os.RemoveAll(out.work)) }()
 	}
-	local, err := export.OpenLocal(out.work, reqJSON, plan)
-	if err != nil {
-		if out.kind == toFile && errors.Is(err, export.ErrForeignDir) {
-			return fmt.Errorf("%w (%s is the work directory of an unfinished export of another request into %s: finish that one, or remove %s to start over)", err, out.work, out.path, out.work)
-		}
-		return err
-	}
-	defer func() { err = errors.Join(err, local.Store.Close()) }()
 	e, err := local.Store.Get(local.ID)
 	if err != nil {
 		return err
@@ -73,13 +97,7 @@ func exportTo(ctx context.Context, cfg *exportConfig, out output, uri string, re
 	case toStdout:
 		objects = export.NewStreamOutput(os.Stdout)
 	case toFile:
-		if e.State == api.StateCompleted && assembled(out, e) {
-			return finishFile(out, nil, local.Store, local.ID, 0) // a crash after the rename
-		}
-		if file, err = export.OpenFileOutput(partialPath(out), local.Store, local.ID, out.work); err != nil {
-			if errors.Is(err, export.ErrOutputDamaged) {
-				return fmt.Errorf("%w: remove %s to start over", err, out.work)
-			}
+		if file, err = openFile(out, local); err != nil {
 			return err
 		}
 		defer func() {
@@ -88,13 +106,6 @@ func exportTo(ctx context.Context, cfg *exportConfig, out output, uri string, re
 			}
 		}()
 		objects = file
-	}
-	if e.State == api.StateCompleted {
-		if out.kind == toFile {
-			return finishFile(out, &file, local.Store, local.ID, 0)
-		}
-		fmt.Fprintf(os.Stderr, "export %s in %s is already complete: %s in %s\n", e.ID, out.path, api.Count(e.Records, "record"), api.Count(e.Chunks, "chunk"))
-		return nil
 	}
 	if local.Resumed {
 		where := "in " + out.work
@@ -145,6 +156,48 @@ func exportTo(ctx context.Context, cfg *exportConfig, out output, uri string, re
 		fmt.Fprintf(os.Stderr, "exportd: warning: %s: exported 0 records\n", missingMsg)
 	}
 	return err
+}
+
+// openLocal opens (or makes) the export of plan in out's work directory.
+func openLocal(out output, reqJSON json.RawMessage, plan *request.Plan) (*export.Local, error) {
+	local, err := export.OpenLocal(out.work, reqJSON, plan)
+	if err != nil && out.kind == toFile && errors.Is(err, export.ErrForeignDir) {
+		return nil, fmt.Errorf("%w (%s is the work directory of an unfinished export of another request into %s: finish that one, or remove %s to start over)", err, out.work, out.path, out.work)
+	}
+	return local, err
+}
+
+// openFile opens the file a single-file export grows in.
+func openFile(out output, local *export.Local) (*export.FileOutput, error) {
+	file, err := export.OpenFileOutput(partialPath(out), local.Store, local.ID, out.work)
+	if errors.Is(err, export.ErrOutputDamaged) {
+		return nil, fmt.Errorf("%w: remove %s to start over", err, out.work)
+	}
+	return file, err
+}
+
+// completed finishes what is left of a completed export: a single file
+// is renamed into place (unless a crash after the rename left only its
+// work directory); a directory is said to be complete.
+func completed(out output, local *export.Local, e *checkpoint.Export) (err error) {
+	switch out.kind {
+	case toFile:
+		if assembled(out, e) {
+			return finishFile(out, nil, local.Store, local.ID, 0)
+		}
+		file, err := openFile(out, local)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if file != nil {
+				err = errors.Join(err, file.Close())
+			}
+		}()
+		return finishFile(out, &file, local.Store, local.ID, 0)
+	}
+	fmt.Fprintf(os.Stderr, "export %s in %s is already complete: %s in %s\n", e.ID, out.path, api.Count(e.Records, "record"), api.Count(e.Chunks, "chunk"))
+	return nil
 }
 
 // runFailure is the error of a run that did not complete.

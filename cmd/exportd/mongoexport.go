@@ -68,6 +68,9 @@ var refusedFlags = map[string]string{
 	"pretty":                        "exportd writes compact Extended JSON (byte for byte mongoexport's); indent it afterwards, e.g. with jq",
 	"jsonArray":                     `exportd has no bare array: --format json writes {"exportInfo": …, "documents": [ … ]} (the array is .documents, e.g. jq .documents); --type json (= --format ndjson) is one document per line`,
 	"csv":                           "use --type csv (or --format csv)",
+	"dialTimeout":                   "use --server-selection-timeout (or ?connectTimeoutMS=N in --uri)",
+	"compressors":                   uriHint("the wire compressors") + " (?compressors=zstd,snappy)",
+	"version":                       "exportd has no version flag: go version -m $(command -v exportd) shows the module version and VCS revision it was built from",
 	"noHeaderLine":                  "exportd's csv always starts with its header line (a header-less csv is not in the export plan yet); drop the line afterwards, e.g. tail -n +2",
 }
 
@@ -127,7 +130,7 @@ func checkAliases(set map[string]bool) error {
 // mongoexportType maps mongoexport's --type onto our format: its json is
 // one document per line, which is our ndjson.
 func mongoexportType(t string) (string, error) {
-	switch t {
+	switch strings.ToLower(t) {
 	case "json":
 		return "ndjson", nil
 	case "csv":

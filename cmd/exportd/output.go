@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
+	"github.com/exportd/exportd/export"
 	"github.com/exportd/exportd/request"
 )
 
@@ -93,6 +96,45 @@ func resolveOutput(out string) (output, error) {
 		return o, fmt.Errorf("%w: --out %s: %s, its work directory, is a file", errUsage, out, o.work)
 	}
 	return o, nil
+}
+
+// checkPlace refuses, before anything is made, a --out that cannot take
+// the export: one under a file, or a directory (or a file's work
+// directory) that holds something other than an export. An export of
+// another request is found when the checkpoint is opened.
+func (o output) checkPlace() error {
+	if o.kind == toStdout {
+		return nil
+	}
+	entries, err := os.ReadDir(o.work)
+	switch {
+	case err == nil:
+		if len(entries) > 0 && !holdsExport(o.work) {
+			if o.kind == toFile {
+				return fmt.Errorf("%w: %s, the work directory of --out %s, holds files of something else: move them away", export.ErrForeignDir, o.work, o.path)
+			}
+			return fmt.Errorf("%w: %s", export.ErrForeignDir, o.work)
+		}
+		return nil
+	case !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+		return fmt.Errorf("%w: --out %s: %v", errUsage, o.path, err)
+	}
+	// o.work is made, with its missing parents, once the server has
+	// answered: the nearest one that exists must be a directory.
+	for p := filepath.Dir(o.work); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && fi.IsDir():
+			return nil
+		case err == nil:
+			return fmt.Errorf("%w: --out %s: %s is a file, not a directory", errUsage, o.path, p)
+		case !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			return fmt.Errorf("%w: --out %s: %v", errUsage, o.path, err)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }
 
 // compressionFor settles the compression of a file or stdout: what the

@@ -57,7 +57,10 @@ func (p *progress) start() func() {
 	}
 	every := 5 * time.Second
 	if p.tty {
+		// A terminal shows where the export stands at once: a resumed
+		// one's records and chunks while its cursor reopens.
 		every = 250 * time.Millisecond
+		p.print()
 	}
 	if p.base > 0 {
 		p.wg.Go(p.firstRecord)
@@ -91,7 +94,11 @@ func (p *progress) firstRecord() {
 		if p.stats.Records.Load() == 0 {
 			return false
 		}
-		fmt.Fprintf(p.w, "first new record read %s after connecting\n", time.Since(p.begin).Round(time.Millisecond))
+		clear := ""
+		if p.tty {
+			clear = "\r\033[K" // the progress line; the next tick draws it again
+		}
+		fmt.Fprintf(p.w, "%sfirst new record read %s after connecting\n", clear, time.Since(p.begin).Round(time.Millisecond))
 		return true
 	}
 	for {
@@ -109,8 +116,10 @@ func (p *progress) firstRecord() {
 
 func (p *progress) print() {
 	done := p.base + p.stats.Records.Load()
-	secs := time.Since(p.begin).Seconds()
-	rate := float64(p.stats.Records.Load()) / secs
+	var rate float64
+	if secs := time.Since(p.begin).Seconds(); secs > 0 {
+		rate = float64(p.stats.Records.Load()) / secs
+	}
 	line := fmt.Sprintf("%s  %s/s  %s", api.Count(done, "record"), human(rate), api.Count(p.chunks+p.stats.Chunks.Load(), "chunk"))
 	if total := p.total.Load(); total > 0 {
 		pct := min(100, 100*float64(done)/float64(total))
