@@ -4,46 +4,102 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Progress keeps the progress events of the cluster's exports in a
-// stream over <prefix>.progress.>, so that a node that takes an export
-// over can continue its events after the last one published, by any node.
-// The events are published as before, on core NATS; the stream only
-// keeps them.
+// stream, so that a node that takes an export over can continue its events
+// after the last one published, by any node. A node appends each event on
+// <prefix>.history.<exportId>, which the stream takes; once the event is
+// stored (on a majority of the stream's replicas), the stream's leader
+// republishes it on <prefix>.progress.<exportId>, where subscribers follow
+// it. So no subscriber sees an event the stream may still lose: when a
+// node and the stream's leader die together, the new owner's first event
+// carries the next seq after the last one anybody saw.
 type Progress struct {
 	stream  jetstream.Stream
+	js      jetstream.JetStream
+	public  string // <prefix>.progress.
+	stored  string // <prefix>.history.
 	attempt time.Duration
 }
 
 // OpenProgress makes (or updates to cfg) the progress stream: each
 // export's last ProgressPerExport events, none older than ProgressMaxAge,
-// the oldest dropped first.
+// the oldest dropped first, each republished on its progress subject once
+// stored. A retried append is recognised within two minutes.
 func OpenProgress(ctx context.Context, js jetstream.JetStream, cfg Config) (*Progress, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	p := &Progress{js: js, public: cfg.Prefix + ".progress.", stored: cfg.Prefix + ".history.", attempt: attempt(cfg)}
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: cfg.ProgressStream, Description: "exportd progress events", Subjects: []string{cfg.Prefix + ".progress.>"},
+		Name: cfg.ProgressStream, Description: "exportd progress events", Subjects: []string{p.stored + ">"},
 		Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld, MaxAge: cfg.ProgressMaxAge,
 		MaxMsgsPerSubject: cfg.ProgressPerExport, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		Duplicates: min(dedupeWindow, cfg.ProgressMaxAge),
+		RePublish:  &jetstream.RePublish{Source: p.stored + ">", Destination: p.public + ">"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("progress stream %s: %w", cfg.ProgressStream, err)
 	}
-	return &Progress{stream: stream, attempt: attempt(cfg)}, nil
+	p.stream = stream
+	return p, nil
 }
 
-// LastEvent returns the last event stored on subject (an export's
+// dedupeWindow is how long the progress stream remembers the id of an
+// appended event, so that an append retried after a lost answer stores
+// (and republishes) the event once.
+const dedupeWindow = 2 * time.Minute
+
+// storedSubject is where the stream takes the events of subject, an
+// export's api.ProgressSubject.
+func (p *Progress) storedSubject(subject string) (string, error) {
+	id, ok := strings.CutPrefix(subject, p.public)
+	if !ok || id == "" || strings.ContainsAny(id, ".*> ") {
+		return "", fmt.Errorf("%q is not a progress subject under %s*", subject, p.public)
+	}
+	return p.stored + id, nil
+}
+
+// Append stores data, the JSON of an event on subject (an export's
+// api.ProgressSubject), and returns once the stream has it; the stream
+// then republishes it on subject. msgID names the event: appending the
+// same id again within two minutes (after an error that left it unknown
+// whether the first was stored) stores nothing more. Append retries while
+// the stream cannot answer (a leader being elected) until ctx ends.
+func (p *Progress) Append(ctx context.Context, subject string, data []byte, msgID string) error {
+	to, err := p.storedSubject(subject)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: to, Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	err = retry(ctx, p.attempt, func(ctx context.Context) error {
+		_, err := p.js.PublishMsg(ctx, msg)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", to, err)
+	}
+	return nil
+}
+
+// LastEvent returns the last event stored for subject (an export's
 // api.ProgressSubject) and its stream sequence; ErrNoEvent if none is.
 func (p *Progress) LastEvent(ctx context.Context, subject string) (data []byte, seq uint64, err error) {
+	from, err := p.storedSubject(subject)
+	if err != nil {
+		return nil, 0, err
+	}
 	var msg *jetstream.RawStreamMsg
 	err = retry(ctx, p.attempt, func(ctx context.Context) error {
-		msg, err = p.stream.GetLastMsgForSubject(ctx, subject)
+		msg, err = p.stream.GetLastMsgForSubject(ctx, from)
 		return err
 	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {

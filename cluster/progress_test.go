@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,9 @@ import (
 )
 
 // TestProgressLastEvent: a new owner reads the last event any node
-// published for an export; the stream keeps only the last few per export.
+// appended for an export; the stream keeps only the last few per export.
+// Each appended event reaches the export's progress subject once stored,
+// and once only, even when its append is retried.
 func TestProgressLastEvent(t *testing.T) {
 	c := natstest.Cluster(t, 3)
 	cfg := config(3)
@@ -28,24 +31,50 @@ func TestProgressLastEvent(t *testing.T) {
 	if _, _, err := p.LastEvent(ctx(t), subject); !errors.Is(err, cluster.ErrNoEvent) {
 		t.Fatalf("LastEvent before any: %v, want ErrNoEvent", err)
 	}
-	publisher := js(t, c, 0) // another node
+	sub, err := c.Connect(t, 2).SubscribeSync(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := cluster.OpenProgress(ctx(t), js(t, c, 0), cfg) // another node
+	if err != nil {
+		t.Fatal(err)
+	}
 	for seq := range int64(3) {
 		data, _ := json.Marshal(api.Event{Event: api.EventProcessing, ExportID: id, Seq: seq + 1, Time: time.Now()})
-		if _, err := publisher.Publish(ctx(t), subject, data); err != nil {
-			t.Fatal(err)
+		for range 2 { // the second, as after a lost answer, is the same event
+			if err := other.Append(ctx(t), subject, data, fmt.Sprintf("node0.%s.%d", id, seq+1)); err != nil {
+				t.Fatal(err)
+			}
 		}
+		msg, err := sub.NextMsg(5 * time.Second)
+		if err != nil || string(msg.Data) != string(data) {
+			t.Fatalf("on %s: %v, %v; want the appended event %s", subject, msg, err, data)
+		}
+	}
+	if msg, err := sub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatalf("one more event on %s: %s (an append retried was published twice)", subject, msg.Data)
 	}
 	data, seq, err := p.LastEvent(ctx(t), subject)
 	var last api.Event
 	if err != nil || json.Unmarshal(data, &last) != nil || last.Seq != 3 || seq != 3 {
 		t.Fatalf("LastEvent = %s (stream seq %d), %v; want event seq 3", data, seq, err)
 	}
-	stream, err := publisher.Stream(ctx(t), cfg.ProgressStream)
+	stream, err := js(t, c, 0).Stream(ctx(t), cfg.ProgressStream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info, err := stream.Info(ctx(t)); err != nil || info.State.Msgs != 2 {
 		t.Fatalf("progress stream keeps %v events, %v; want the last 2", info.State.Msgs, err)
+	}
+
+	// Only an export's progress subject has a history.
+	for _, bad := range []string{cfg.Prefix + ".progress.", cfg.Prefix + ".progress.a.b", "other.progress." + id, cfg.Prefix + ".start"} {
+		if err := p.Append(ctx(t), bad, data, "x"); err == nil || !strings.Contains(err.Error(), "not a progress subject") {
+			t.Errorf("Append on %q: %v", bad, err)
+		}
+		if _, _, err := p.LastEvent(ctx(t), bad); err == nil || !strings.Contains(err.Error(), "not a progress subject") {
+			t.Errorf("LastEvent of %q: %v", bad, err)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
 	"github.com/exportd/exportd/api"
@@ -231,15 +232,42 @@ func TestExternalServerRolesCluster(t *testing.T) {
 	if err := json.Unmarshal(body, &m); err != nil || m.State != api.StateCompleted || len(m.Chunks) != 5 {
 		t.Fatalf("under the daemon's permissions: %s with %d chunks (%s)", m.State, len(m.Chunks), m.Error)
 	}
-	// A client cannot queue work behind the service's back.
-	if err := operator.Publish("exports.work.x", nil); err != nil {
+	// The events the operator got went through the progress history.
+	daemonConn, err := nats.Connect(url, nats.UserInfo("exportd", "daemon-pw"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := operator.Flush(); err != nil {
+	t.Cleanup(daemonConn.Close)
+	js, err := jetstream.New(daemonConn)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := operator.LastError(); err == nil || !strings.Contains(strings.ToLower(err.Error()), "permission") {
-		t.Fatalf("the operator published on the work queue: %v", err)
+	stream, err := js.Stream(t.Context(), "EXPORTD_PROGRESS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := stream.GetLastMsgForSubject(t.Context(), "exports.history."+rep.ID)
+	if err != nil || !strings.Contains(string(stored.Data), `"event":"export-completed"`) {
+		t.Fatalf("progress history of %s: %v, %v; want its export-completed", rep.ID, stored, err)
+	}
+	// A client can neither queue work behind the service's back nor
+	// make up progress.
+	for _, subject := range []string{"exports.work.x", "exports.history." + rep.ID, "exports.progress." + rep.ID} {
+		nc, err := nats.Connect(url, nats.UserInfo("operator", "operator-pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish(subject, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		err = nc.LastError()
+		nc.Close()
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "permission") {
+			t.Fatalf("the operator published on %s: %v", subject, err)
+		}
 	}
 	_, body = d.request(t, "exports.delete", `{"id": "`+rep.ID+`"}`)
 	if !strings.Contains(string(body), `"deleted":true`) {

@@ -32,13 +32,21 @@ const (
 
 // History keeps the progress events of every export beyond a Publisher's
 // memory, whoever sent them: a cluster's progress stream
-// (cluster.Progress), which stores each node's events. Its methods are
-// called from several goroutines at once.
+// (cluster.Progress), which stores each node's events. A Publisher with a
+// History sends each event through it rather than on NATS directly: the
+// History publishes an event on its subject once it is stored, so that no
+// subscriber sees an event (and its seq) that a takeover may not find.
+// Its methods are called from several goroutines at once.
 type History interface {
-	// LastEvent returns the JSON of the last api.Event stored on subject,
+	// LastEvent returns the JSON of the last api.Event stored for subject,
 	// an export's api.ProgressSubject, and its position in the history
 	// (unused here). It returns within ctx.
 	LastEvent(ctx context.Context, subject string) (data []byte, seq uint64, err error)
+	// Append stores data, the JSON of an event on subject, and has it
+	// published there once stored; it returns within ctx. Appending the
+	// same msgID again (the answer to the first was lost) stores and
+	// publishes nothing more.
+	Append(ctx context.Context, subject string, data []byte, msgID string) error
 }
 
 // WithHistory makes the Publisher continue each export's seq from the last

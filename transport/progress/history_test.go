@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/exportd/exportd/api"
@@ -93,6 +94,10 @@ func (s *slowHistory) LastEvent(ctx context.Context, subject string) ([]byte, ui
 		return nil, 0, ctx.Err()
 	}
 	return s.h.LastEvent(ctx, subject)
+}
+
+func (s *slowHistory) Append(ctx context.Context, subject string, data []byte, msgID string) error {
+	return s.h.Append(ctx, subject, data, msgID)
 }
 
 // An export's seq goes on where another Publisher left it, on another
@@ -346,7 +351,7 @@ func TestPublisherHistoryStored(t *testing.T) {
 			subject := api.ProgressSubject("", id)
 			if tc.stored != "" {
 				data := []byte(strings.ReplaceAll(tc.stored, "%s", id))
-				if err := nc.Publish(subject, data); err != nil {
+				if err := nc.Publish("exports.history."+id, data); err != nil {
 					t.Fatal(err)
 				}
 				waitStoredData(t, h, subject, data)
@@ -370,7 +375,7 @@ func TestPublisherHistoryStored(t *testing.T) {
 		const id = "nnnnnnnnnnnnnnnnnnnnnnnnnn"
 		ch := subscribe(t, nc, api.ProgressSubject("", id))
 		var log testLog
-		none := historyFunc(func(context.Context, string) ([]byte, uint64, error) { return nil, 0, nil })
+		none := historyFunc{last: func(context.Context, string) ([]byte, uint64, error) { return nil, 0, nil }, nc: nc}
 		p := NewPublisher(nc, "", log.logger(), WithHistory(none, nil))
 		if ev, ok := p.Last(id); ok {
 			t.Errorf("Last = %+v, want none", ev)
@@ -405,10 +410,18 @@ func waitStoredData(tb testing.TB, h History, subject string, data []byte) {
 	}
 }
 
-// historyFunc is a History that a function answers: the contract's nil
-// data, which the stream never gives.
-type historyFunc func(ctx context.Context, subject string) ([]byte, uint64, error)
+// historyFunc is a History whose LastEvent a function answers (the
+// contract's nil data, which the stream never gives), and whose Append
+// publishes on nc at once.
+type historyFunc struct {
+	last func(ctx context.Context, subject string) ([]byte, uint64, error)
+	nc   *nats.Conn
+}
 
 func (f historyFunc) LastEvent(ctx context.Context, subject string) ([]byte, uint64, error) {
-	return f(ctx, subject)
+	return f.last(ctx, subject)
+}
+
+func (f historyFunc) Append(_ context.Context, subject string, data []byte, _ string) error {
+	return f.nc.Publish(subject, data)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,9 +69,14 @@ var errLater = errors.New("progress: nats cannot take more now")
 //     exports' events do not wait. When the history has no event of the
 //     export (none kept, or older than it keeps), seq starts at 1; when it
 //     fails, or does not answer within DefaultHistoryTimeout, a warning is
-//     logged and seq starts at 1 too. Without a history, a daemon restart,
-//     or an event after that hour, starts again at 1 (with export-queued or
-//     export-resumed).
+//     logged and seq starts at 1 too. Each event goes through the history
+//     (History.Append), which publishes it once stored: a subscriber never
+//     sees a seq that a node taking the export over could not find. Until
+//     the history takes an event, the Publisher's later events wait; when
+//     it fails to within the history timeout, events are published
+//     directly for a while, as without a history. Without a history, a
+//     daemon restart, or an event after that hour, starts again at 1 (with
+//     export-queued or export-resumed).
 //   - export-processing events are rate limited to one per processing
 //     interval per export (DefaultProcessingInterval). A queued one is
 //     replaced by a newer one, and dropped when any later event of its
@@ -116,6 +122,13 @@ type Publisher struct {
 	lookupCtx   context.Context
 	stopLookups context.CancelFunc
 	lookups     sync.WaitGroup
+	// nonce makes the ids of this Publisher's events its own, so that the
+	// history never takes one for another node's (or an earlier run's)
+	// event of the same seq.
+	nonce string
+	// appendFailing says the history did not take the last event it was
+	// offered: a warning was logged. Only the sender uses it.
+	appendFailing bool
 
 	mu      sync.Mutex
 	exports map[string]*queue
@@ -194,6 +207,7 @@ func NewPublisher(nc *nats.Conn, prefix string, logger *slog.Logger, opts ...Pub
 		opt(p)
 	}
 	p.lookupCtx, p.stopLookups = context.WithCancel(context.Background())
+	p.nonce = nats.NewInbox()[len(nats.InboxPrefix):]
 	go p.run()
 	return p
 }
@@ -300,6 +314,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		before := p.lost.Load()
 		p.abortOnce.Do(func() { close(p.abort) })
+		p.stopLookups() // and an append waiting for the history
 		<-p.done
 		return fmt.Errorf("progress: close: %s not sent: %w", api.Count(p.lost.Load()-before, "event"), context.Cause(ctx))
 	}
@@ -472,6 +487,9 @@ func (p *Publisher) send(msgs []message) (int, error) {
 			}
 			m.data = data
 		}
+		if p.history != nil && p.appendEvent(m) {
+			continue
+		}
 		err := p.nc.Publish(m.subject, m.data)
 		switch {
 		case err == nil:
@@ -487,6 +505,36 @@ func (p *Publisher) send(msgs []message) (int, error) {
 		}
 	}
 	return len(msgs), nil
+}
+
+// appendEvent hands m to the history, which stores it and then publishes
+// it on its subject, and reports whether it did (m is then sent). When the
+// history fails (within the history timeout, while it retries), or failed
+// less than historyPause ago, m is to be published directly, as without a
+// history: progress goes on, and only a takeover meanwhile may repeat a
+// seq. The first failure is logged as a warning, the recovery too.
+func (p *Publisher) appendEvent(m *message) bool {
+	if time.Now().UnixNano() < p.historyDownUntil.Load() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(p.lookupCtx, p.historyTimeout)
+	defer cancel()
+	err := p.history.Append(ctx, m.subject, m.data, p.nonce+"."+m.ev.ExportID+"."+strconv.FormatInt(m.ev.Seq, 10))
+	if err == nil {
+		p.sent.Add(1)
+		if p.appendFailing {
+			p.appendFailing = false
+			p.log.Info("progress history takes events again")
+		}
+		return true
+	}
+	p.historyDownUntil.Store(time.Now().Add(historyPause).UnixNano())
+	if !p.appendFailing && p.lookupCtx.Err() == nil {
+		p.appendFailing = true
+		p.log.Warn("progress history does not take events: they are published without it until it does",
+			"export", m.ev.ExportID, "err", err)
+	}
+	return false
 }
 
 // loseAll counts pending and everything queued as Lost and empties the
