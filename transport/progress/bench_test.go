@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/exportd/exportd/api"
+	"github.com/exportd/exportd/cluster"
 	"github.com/exportd/exportd/internal/natstest"
 	"github.com/nats-io/nats.go"
 )
@@ -92,4 +94,43 @@ func benchCheck(b *testing.B, p *Publisher, n, others int64, down bool) {
 		b.Fatalf("stats %+v: %d non-processing events were queued", st, others)
 	}
 	b.ReportMetric(float64(st.Sent)/float64(n), "sent/op")
+}
+
+// BenchmarkDelivery measures how many events per second reach a
+// subscriber of one export: published directly (no history) and through
+// a three-server cluster's R3 progress stream, which republishes each once
+// stored. The events are export-file-generation ones, which are never
+// coalesced; each run checks that all arrived, in order.
+func BenchmarkDelivery(b *testing.B) {
+	const id = "dddddddddddddddddddddddddd"
+	for _, bc := range []struct {
+		name    string
+		history bool
+	}{{"direct", false}, {"history_R3", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := natstest.Cluster(b, 3)
+			var opts []PublisherOption
+			if bc.history {
+				h, _ := openHistory(b, c, 0, 3)
+				opts = append(opts, WithHistory(h, cluster.ErrNoEvent))
+			}
+			ch := subscribe(b, c.Connect(b, 1), api.ProgressSubject("", id))
+			p := NewPublisher(c.Connect(b, 0), "", nil, opts...)
+			// The first event waits for the history's lookup: not counted.
+			p.Publish(api.Event{Event: api.EventQueued, ExportID: id})
+			collect(b, ch, 20*time.Second, func(api.Event) bool { return true })
+			b.ResetTimer()
+			for i := range b.N {
+				p.Publish(api.Event{Event: api.EventFileGeneration, ExportID: id, Chunks: i + 1})
+			}
+			got := collect(b, ch, time.Minute, func(ev api.Event) bool { return ev.Chunks == b.N })
+			b.StopTimer()
+			if len(got) != b.N {
+				b.Fatalf("%d events arrived, want %d", len(got), b.N)
+			}
+			checkSeq(b, got, 2)
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			closeStats(b, p)
+		})
+	}
 }
