@@ -55,8 +55,10 @@ func TestEstimate(t *testing.T) {
 		name       string
 		collection string
 		filter     string
-		want       source.Count
-		noTotal    bool
+		// skip and limit are the plan's window.
+		skip, limit int64
+		want        source.Count
+		noTotal     bool
 	}{
 		{name: "unfiltered", collection: "tasks",
 			want: source.Count{N: estimateTasks, Estimated: true, Method: source.MethodMetadata}},
@@ -69,10 +71,20 @@ func TestEstimate(t *testing.T) {
 		{name: "unfiltered, large collection", collection: "big",
 			want: source.Count{N: source.ExactBelow + 1, Estimated: true, Method: source.MethodMetadata}},
 		{name: "filtered, large collection", collection: "big", filter: `{"even": true}`, noTotal: true},
+		{name: "unfiltered, limited", collection: "tasks", limit: 500,
+			want: source.Count{N: 500, Estimated: true, Method: source.MethodMetadata}},
+		{name: "unfiltered, skipped and limited", collection: "tasks", skip: estimateTasks - 30, limit: 500,
+			want: source.Count{N: 30, Estimated: true, Method: source.MethodMetadata}},
+		{name: "unfiltered, skipped past the end", collection: "tasks", skip: estimateTasks + 1,
+			want: source.Count{N: 0, Estimated: true, Method: source.MethodMetadata}},
+		{name: "filtered, skipped and limited", collection: "tasks", filter: `{"status": "completed"}`, skip: 10, limit: 50,
+			want: source.Count{N: min(max(int64(completed)-10, 0), 50), Method: source.MethodCount}},
+		{name: "filtered, large collection, small limit", collection: "big", filter: `{"even": true}`, limit: 40,
+			want: source.Count{N: 40, Method: source.MethodCount}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &request.Request{Database: "app", Collection: tc.collection}
+			r := &request.Request{Database: "app", Collection: tc.collection, Skip: tc.skip, Limit: tc.limit}
 			if tc.filter != "" {
 				r.Filter = json.RawMessage(tc.filter)
 			}

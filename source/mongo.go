@@ -184,9 +184,9 @@ func Estimate(ctx context.Context, client *mongo.Client, p *request.Plan) (c Cou
 // skips Skip of them, then takes at most Limit (0: all).
 type window struct{ Skip, Limit int64 }
 
-// planWindow is the window of plan p. Plans have no skip or limit yet:
-// every matching document is exported.
-func planWindow(p *request.Plan) window { return window{} }
+// planWindow is the window of plan p: its skip and limit (both 0, every
+// matching document, in plans stored before they existed).
+func planWindow(p *request.Plan) window { return window{Skip: p.Skip, Limit: p.Limit} }
 
 // apply is how many of n matching documents w keeps.
 func (w window) apply(n int64) int64 {
