@@ -140,6 +140,12 @@ func TestMongoexportRefusedFlags(t *testing.T) {
 		{[]string{"--noHeaderLine"}, "always starts with its header line"},
 		{[]string{"--csv"}, "use --type csv"},
 		{[]string{"--config", "mongoexport.yaml"}, "--request FILE"},
+		{[]string{"--version"}, "--version is not a flag of exportd export: exportd has no version flag: go version -m"},
+		{[]string{"--dialTimeout", "3"}, "--dialTimeout is not a flag of exportd export: use --server-selection-timeout"},
+		{[]string{"--compressors", "zstd"}, "put the wire compressors in --uri (?compressors=zstd,snappy)"},
+		{[]string{"--sslCRLFile", "crl.pem"}, "no certificate revocation list option"},
+		{[]string{"--tlsInsecure"}, "(?tlsInsecure=true)"},
+		{[]string{"--awsSessionToken", "x"}, "AWS_SESSION_TOKEN:TOKEN"},
 		// A flag's value is not taken for a flag, and the first refused one is named.
 		{[]string{"--filter", "--pretty", "--port", "1"}, "--port is not a flag"},
 	}
@@ -241,6 +247,8 @@ func TestMongoexportAliases(t *testing.T) {
 			"-f", "_id,title,priority,assignee.email", "--type", "csv", "--sort", `{"dueDate": -1}`, "--skip", "7", "--limit", "90", "--quiet"}},
 		{"long names and files", []string{"export", "--uri", withDB(uri, "app"), "--collection", coll, "--queryFile", queryFile,
 			"--fieldFile", fieldFile, "--type=csv", "--sort", `{"dueDate": -1}`, "--skip=7", "--limit=90", "--quiet"}},
+		{"long names", []string{"export", "--uri", uri, "--db=app", "--collection=" + coll, "--query", `{"priority": {"$in": ["urgent", "high"]}}`,
+			"--fields", "_id,title,priority,assignee.email", "--type", "CSV", "--sort", `{"dueDate": -1}`, "--skip", "7", "--limit", "90", "--quiet"}},
 	}
 	want := filepath.Join(dir, "ours.csv")
 	runExportd(t, nil, append(ours, "--out", want)...).wantCode(t, 0)
@@ -329,14 +337,20 @@ func TestMissingNamespace(t *testing.T) {
 			if entries, _ := os.ReadDir(dir); len(entries) > 0 {
 				t.Fatalf("--strict left %d entries", len(entries))
 			}
-			out := filepath.Join(dir, "x.ndjson")
-			r := runExportd(t, nil, "export", "--uri", uri, "-d", tc.db, "-c", tc.coll, "-o", out)
-			r.wantCode(t, 0)
-			if !strings.Contains(r.stderr, "exportd: warning: "+tc.want+": exported 0 records") {
-				t.Fatalf("no warning: %q", r.stderr)
+			// Without --strict: a warning on stderr, and an empty export
+			// in each kind of output.
+			for _, out := range []string{filepath.Join(dir, "x.ndjson"), filepath.Join(dir, "x"), "-"} {
+				r := runExportd(t, nil, "export", "--uri", uri, "-d", tc.db, "-c", tc.coll, "-o", out)
+				r.wantCode(t, 0)
+				if !strings.HasSuffix(r.stderr, "exportd: warning: "+tc.want+": exported 0 records\n") || r.stdout != "" {
+					t.Fatalf("-o %s: no warning: %q, stdout %q", out, r.stderr, r.stdout)
+				}
 			}
-			if fi, err := os.Stat(out); err != nil || fi.Size() != 0 {
+			if fi, err := os.Stat(filepath.Join(dir, "x.ndjson")); err != nil || fi.Size() != 0 {
 				t.Fatalf("the empty export: %v %v", fi, err)
+			}
+			if m := readManifest(t, filepath.Join(dir, "x")); m.Records != 0 || m.State != "completed" {
+				t.Fatalf("the empty export: %d records, %s", m.Records, m.State)
 			}
 		})
 	}
