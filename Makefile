@@ -119,6 +119,7 @@ bench-resume:
 bench-cluster: tools
 	$(GO) test -run '^$$' -bench 'BenchmarkChunkCommit' -benchtime 20x -count 3 ./export
 	$(GO) test -run '^$$' -bench 'BenchmarkTakeover' -benchtime 2x -timeout 30m ./cmd/exportd
+	$(GO) test -run '^$$' -bench 'BenchmarkDelivery' -benchtime 5000x -count 3 ./transport/progress
 
 # Every fuzz target for FUZZTIME each. The corpora under testdata/fuzz/ run
 # in make test too, as ordinary tests.
