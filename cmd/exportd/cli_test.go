@@ -44,6 +44,12 @@ func TestBadInput(t *testing.T) {
 		{"out under a file", []string{"--out", "FILE/out"}, "--out FILE/out: FILE is a file, not a directory"},
 		{"file under a file", []string{"--out", "FILE/a/t.csv.gz"}, "--out FILE/a/t.csv.gz: FILE is a file, not a directory"},
 		{"foreign out", []string{"--out", "FOREIGN"}, "output directory is not empty and holds no export of this request: FOREIGN"},
+		{"gzip level", []string{"--compression", "gzip", "--level", "10"}, "--level 10: gzip levels are 1 to 9 (0: the default)"},
+		{"zstd level", []string{"--level", "-1"}, "--level -1: zstd levels are 1 to 22"},
+		{"level uncompressed", []string{"--out", "DIR/t.ndjson", "--level", "3"}, "--level 3: the output is not compressed"},
+		{"workers", []string{"--workers", "-2"}, "--workers -2: must be 0 (one per CPU) or more"},
+		{"retries", []string{"--retries", "-1"}, "--retries -1: must be 0"},
+		{"server selection timeout", []string{"--server-selection-timeout", "0s"}, "--server-selection-timeout 0s: must be more than 0"},
 		{"foreign work dir", []string{"--out", "FOREIGN.ndjson"}, "FOREIGN.ndjson.exportd, the work directory of --out FOREIGN.ndjson, holds files of something else"},
 	}
 	for _, tc := range cases {
@@ -59,7 +65,7 @@ func TestBadInput(t *testing.T) {
 			}
 			before := tree(t, dir)
 			out := filepath.Join(dir, "out")
-			r := strings.NewReplacer("NOWHERE", filepath.Join(dir, "nowhere"), "FILE", file, "FOREIGN", foreign)
+			r := strings.NewReplacer("NOWHERE", filepath.Join(dir, "nowhere"), "FILE", file, "FOREIGN", foreign, "DIR", dir)
 			args := []string{"export", "--uri", "mongodb://127.0.0.1:1/", "--db", "app", "--collection", "tasks", "--out", out}
 			for _, a := range tc.args {
 				args = append(args, r.Replace(a))

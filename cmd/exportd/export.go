@@ -113,7 +113,7 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	fs.BoolVar(&cfg.Strict, "assertExists", false, "same as --strict (mongoexport's name)")
 	fs.StringVar(&cfg.ReadPreference, "readPreference", "", `read preference: a mode (primary, secondaryPreferred, …) or {"mode": …, "tagSets": […], "maxStalenessSeconds": N}`)
 	fs.IntVar(&cfg.Workers, "workers", 0, "encoder goroutines (0 = one per CPU)")
-	fs.IntVar(&cfg.Level, "level", 0, "compression level (0 = default: zstd 3, gzip 6)")
+	fs.IntVar(&cfg.Level, "level", 0, "compression level: zstd 1 to 22, gzip 1 to 9 (0 = default: zstd 3, gzip 6)")
 	fs.IntVar(&cfg.Retries, "retries", 8, "retries in a row for failures a new cursor can cure")
 	fs.DurationVar(&cfg.SelectTimeout, "server-selection-timeout", 10*time.Second, "how long to wait for the server")
 	fs.BoolVar(&cfg.Quiet, "quiet", false, "no progress line")
@@ -133,6 +133,14 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 		return nil, err
 	}
 	cfg.ProfilesGiven = set["profiles"]
+	switch {
+	case cfg.Workers < 0:
+		return nil, fmt.Errorf("%w: --workers %d: must be 0 (one per CPU) or more", errUsage, cfg.Workers)
+	case cfg.Retries < 0:
+		return nil, fmt.Errorf("%w: --retries %d: must be 0 (fail at the first error) or more", errUsage, cfg.Retries)
+	case cfg.SelectTimeout <= 0:
+		return nil, fmt.Errorf("%w: --server-selection-timeout %s: must be more than 0", errUsage, cfg.SelectTimeout)
+	}
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("%w: --out is required: a directory, a file (tasks.ndjson.zst) or - for standard output", errUsage)
 	}
@@ -260,6 +268,9 @@ func runExport(ctx context.Context, args []string) (err error) {
 	if err := out.checkFormat(plan.Format); err != nil {
 		return err
 	}
+	if err := checkLevel(cfg.Level, plan.Compression); err != nil {
+		return err
+	}
 	if reqJSON == nil {
 		if reqJSON, err = json.Marshal(&given); err != nil {
 			return err
@@ -306,4 +317,30 @@ func requestProfiles(dir string, given bool, name string) (map[string]*request.P
 		return nil, fmt.Errorf("%w: profile: unknown profile %q in %s (%s)", errUsage, name, dir, known)
 	}
 	return profiles, nil
+}
+
+// Compression levels --level takes, 0 being each one's default.
+const (
+	maxZstdLevel = 22 // zstd's own scale, mapped onto the encoder's four
+	maxGzipLevel = 9  // compress/flate's best compression
+)
+
+// checkLevel refuses a compression level that c does not have.
+func checkLevel(level int, c request.Compression) error {
+	top := 0
+	switch c {
+	case request.Zstd:
+		top = maxZstdLevel
+	case request.Gzip:
+		top = maxGzipLevel
+	}
+	switch {
+	case level == 0:
+		return nil
+	case top == 0:
+		return fmt.Errorf("%w: --level %d: the output is not compressed", errUsage, level)
+	case level < 1 || level > top:
+		return fmt.Errorf("%w: --level %d: %s levels are 1 to %d (0: the default)", errUsage, level, c, top)
+	}
+	return nil
 }
