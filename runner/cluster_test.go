@@ -3,6 +3,9 @@ package runner_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -176,5 +179,47 @@ func TestClusterDrainHandsOver(t *testing.T) {
 	}
 	if b.events.count(m.ID, api.EventResumed) != 1 {
 		t.Fatalf("b's events: %+v", b.events.of(m.ID))
+	}
+}
+
+// A node's queue depth follows the cluster's queue, which other nodes
+// fill and empty: it goes back to 0 once the work is done, although this
+// node was asked for nothing.
+func TestClusterQueueDepth(t *testing.T) {
+	ns, s3 := natstest.Cluster(t, 1), s3test.Spawn(t)
+	a := joinCluster(t, ns, s3, "a", 30*time.Second, false) // accepts, never runs
+	var ids []string
+	for i := range 3 {
+		m, err := a.r.Start(context.Background(), json.RawMessage(fmt.Sprintf(
+			`{"database": "app", "collection": "tasks", "chunkRecords": 1000, "requestId": "depth-%d"}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	b := joinCluster(t, ns, s3, "b", 30*time.Second, false)
+	var mu sync.Mutex
+	var depths []int
+	b.r.SetMetrics(runner.Metrics{QueueDepth: func(n int) {
+		mu.Lock()
+		depths = append(depths, n)
+		mu.Unlock()
+	}})
+	b.run(t)
+	for _, id := range ids {
+		b.wait(t, id, 2*time.Minute, func(m *api.Manifest) bool { return m.State == api.StateCompleted })
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		seen := slices.Clone(depths)
+		mu.Unlock()
+		if len(seen) > 0 && seen[0] == 3 && seen[len(seen)-1] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b's queue depths %v: want 3 first (a's requests), then 0 once b ran them", seen)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

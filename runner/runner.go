@@ -154,8 +154,19 @@ func (r *Runner) Run(ctx context.Context) error {
 	retention := time.NewTicker(time.Minute)
 	defer retention.Stop()
 	r.expire(time.Now())
+	// The cluster's queue changes with every node's requests and pulls:
+	// its depth is looked up now and then, not only at this node's Start.
+	var depth <-chan time.Time
+	if r.cfg.Cluster != nil {
+		t := time.NewTicker(queueDepthEvery)
+		defer t.Stop()
+		depth = t.C
+		r.lookUpQueueDepth(ctx)
+	}
 	for {
 		select {
+		case <-depth:
+			r.lookUpQueueDepth(ctx)
 		case <-ctx.Done():
 			r.mu.Lock()
 			r.closed = true
@@ -174,6 +185,20 @@ func (r *Runner) Run(ctx context.Context) error {
 		case now := <-retention.C:
 			r.expire(now)
 		}
+	}
+}
+
+// queueDepthEvery is how often a cluster node looks the work queue's depth
+// up for its metrics: more often than Prometheus scrapes by default.
+const queueDepthEvery = 5 * time.Second
+
+// lookUpQueueDepth tells the metrics how many exports wait in the
+// cluster's queue; a failed lookup leaves the last value.
+func (r *Runner) lookUpQueueDepth(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, queueDepthEvery/2)
+	defer cancel()
+	if n, err := r.queue.waiting(ctx); err == nil {
+		r.metrics.Load().queueDepth(n)
 	}
 }
 
