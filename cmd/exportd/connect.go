@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -122,15 +123,31 @@ func connectMongo(ctx context.Context, uri string, timeout time.Duration) (*mong
 }
 
 // shortMongoErr replaces, in err's message, the driver's server selection
-// error (which describes the whole topology) with its causes. err stays
-// in the chain.
+// error (which describes the whole topology) with its causes, and its
+// connection error (the connection's id, the socket's both ends) with the
+// server and the cause. err stays in the chain.
 func shortMongoErr(err error) error {
 	var sse topology.ServerSelectionError
-	if err == nil || !errors.As(err, &sse) {
+	var ce topology.ConnectionError
+	var long, short string
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &sse):
+		long, short = sse.Error(), "cannot reach MongoDB: "+selectionCause(sse)
+	case errors.As(err, &ce):
+		short = "lost the connection to MongoDB"
+		if addr, _, _ := strings.Cut(ce.ConnectionID, "["); addr != "" {
+			short += " at " + addr // the id is HOST:PORT[-N]
+		}
+		if ce.Wrapped != nil {
+			short += ": " + shortCause(ce.Wrapped)
+		}
+		long = ce.Error()
+	default:
 		return err
 	}
-	msg := strings.Replace(err.Error(), sse.Error(), "cannot reach MongoDB: "+selectionCause(sse), 1)
-	return &rewordedError{msg: msg, err: err}
+	return &rewordedError{msg: strings.Replace(err.Error(), long, short, 1), err: err}
 }
 
 // rewordedError is err with a shorter message.
@@ -166,6 +183,8 @@ func shortCause(err error) string {
 	var errno syscall.Errno
 	var ne net.Error
 	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "closed by the server"
 	case errors.As(err, &dns):
 		return "cannot resolve " + dns.Name + ": " + dns.Err
 	case errors.As(err, &errno):

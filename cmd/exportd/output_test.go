@@ -3,15 +3,19 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/exportd/exportd/chunker"
+	"github.com/exportd/exportd/internal/devmongo/devmongotest"
 	"github.com/exportd/exportd/internal/procs"
 	"github.com/exportd/exportd/request"
 )
@@ -320,4 +324,165 @@ func TestLimitOnChunkBoundary(t *testing.T) {
 		t.Fatalf("stderr %q", r.stderr)
 	}
 	compareExports(t, readManifest(t, ref), ref, out)
+}
+
+// A server lost in the middle of an export (killed after the first chunk)
+// ends it with exit status 1 and one short line that says how to resume,
+// without the driver's topology; the file is not in place. Once the
+// server is back, the same command resumes and completes it.
+func TestServerLostMidExport(t *testing.T) {
+	const tasks = 20_000
+	data := t.TempDir()
+	srv, err := devmongotest.StartProcess(data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() }) // killed, it reports so
+	devmongotest.SeedTasks(t, srv.URI, "app", "tasks", tasks)
+	file := filepath.Join(t.TempDir(), "t.ndjson")
+	args := []string{"export", "--uri", srv.URI, "-d", "app", "-c", "tasks", "--chunk-records", "100", "--batch-size", "100",
+		"--retries", "0", "--server-selection-timeout", "2s", "--quiet", "-o", file}
+	cmd := exec.Command(exportdBinary(t), args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := procs.Start(cmd); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for sealed := false; !sealed; {
+		select {
+		case err := <-done:
+			t.Fatalf("the export ended before the server was killed: %v\n%s", err, stderr.String())
+		case <-tick.C:
+			m, err := chunker.ReadManifest(file + workSuffix)
+			sealed = err == nil && len(m.Chunks) > 0
+		case <-time.After(time.Minute):
+			t.Fatal("no chunk sealed")
+		}
+	}
+	if err := syscall.Kill(srv.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("the export did not end without its server")
+	}
+	msg := stderr.String()
+	addr := strings.TrimSuffix(strings.TrimPrefix(srv.URI, "mongodb://"), "/")
+	if cmd.ProcessState.ExitCode() != 1 || !strings.HasSuffix(msg, "; run the same command again to resume\n") || strings.Count(msg, "\n") != 1 ||
+		!strings.Contains(msg, ": lost the connection to MongoDB at "+addr+": ") || strings.Contains(msg, "Topology") || len(msg) > 200 {
+		t.Fatalf("exit %d: %q", cmd.ProcessState.ExitCode(), msg)
+	}
+	t.Logf("stderr: %s", msg)
+	wantNothing(t, file)
+
+	if srv, err = devmongotest.StartProcess(data, addr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	r := runExportd(t, nil, append(args, "--quiet=false")...)
+	r.wantCode(t, 0)
+	if !strings.Contains(r.stderr, "resuming export ") || !strings.Contains(r.stderr, fmt.Sprintf("exported %d records in %d chunks to %s", tasks, tasks/100, file)) {
+		t.Fatalf("resume: %q", r.stderr)
+	}
+	got, _ := os.ReadFile(file)
+	if n := bytes.Count(got, []byte("\n")); n != tasks {
+		t.Fatalf("the file holds %d records", n)
+	}
+}
+
+// Ctrl-C stops an export into one file or to standard output with status
+// 130 and one line saying what became of it: the file's export resumes
+// (the file is not in place until it is complete), standard output's
+// cannot (and its scratch directory goes).
+func TestInterruptOutputs(t *testing.T) {
+	database(t)
+	interrupt := func(t *testing.T, cmd *exec.Cmd, started func() bool) string {
+		t.Helper()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := procs.Start(cmd); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		timeout := time.After(2 * time.Minute)
+		for !started() {
+			select {
+			case <-done:
+				t.Fatalf("ended before the interrupt: %s", stderr.String())
+			case <-timeout:
+				cmd.Process.Kill()
+				t.Fatal("no chunk sealed")
+			case <-tick.C:
+			}
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-done:
+		case <-timeout:
+			cmd.Process.Kill()
+			t.Fatal("SIGINT did not stop the export")
+		}
+		if code := cmd.ProcessState.ExitCode(); code != 130 {
+			t.Fatalf("exit %d after SIGINT: %s", code, stderr.String())
+		}
+		return stderr.String()
+	}
+	t.Run("file", func(t *testing.T) {
+		t.Parallel()
+		file := filepath.Join(t.TempDir(), "t.ndjson.gz")
+		limit := []string{"--limit", "20000"}
+		msg := interrupt(t, exportCmd(t, file, limit), func() bool {
+			m, err := chunker.ReadManifest(file + workSuffix)
+			return err == nil && len(m.Chunks) > 0
+		})
+		if want := "exportd: interrupted: run the same command again to resume the export into " + file + " (its chunks so far are in " + file + workSuffix + ")\n"; msg != want {
+			t.Fatalf("stderr %q, want %q", msg, want)
+		}
+		wantNothing(t, file)
+		out, err := procs.CombinedOutput(exportCmd(t, file, append(limit, "--quiet=false")))
+		if err != nil || !strings.Contains(string(out), "resuming export ") {
+			t.Fatalf("resume: %v\n%s", err, out)
+		}
+		data, _ := os.ReadFile(file)
+		if n := bytes.Count(plain(t, file, data), []byte("\n")); n != 20000 {
+			t.Fatalf("the resumed file holds %d records", n)
+		}
+		wantNothing(t, file+workSuffix)
+	})
+	t.Run("stdout", func(t *testing.T) {
+		t.Parallel()
+		tmp := t.TempDir()
+		cmd := exportCmd(t, "-", nil, "TMPDIR="+tmp)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var read atomic.Int64
+		go func() { // drain it all: a full pipe would hold the export
+			b := make([]byte, 32<<10)
+			for {
+				n, err := stdout.Read(b)
+				read.Add(int64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+		msg := interrupt(t, cmd, func() bool { return read.Load() > 0 })
+		if want := "exportd: interrupted: an export to standard output cannot resume, and what was written is incomplete\n"; msg != want {
+			t.Fatalf("stderr %q, want %q", msg, want)
+		}
+		if entries, _ := os.ReadDir(tmp); len(entries) > 0 {
+			t.Fatalf("%d entries left in TMPDIR", len(entries))
+		}
+	})
 }
