@@ -63,6 +63,11 @@ document per line: --format ndjson), -o/--out, --jsonFormat, --sort, --skip,
 --limit, --readPreference, --assertExists, --quiet; the database may be the
 --uri's path (mongodb://HOST/DB). The others are refused with what to use.
 
+exit status: 0 the export is complete; 1 it failed (an unreachable server,
+a lost connection: where --out can resume, the message says so); 2 bad
+usage or input (nothing was created); 130 interrupted; 141 standard output
+was closed.
+
 flags:`
 
 // requestFlags are the flags that make the request; --request replaces
@@ -263,7 +268,7 @@ func runExport(ctx context.Context, args []string) (err error) {
 	given := *req // Resolve applies the profile to req
 	plan, err := request.Resolve(req, profiles)
 	if err != nil {
-		return err
+		return shellSyntaxHint(err)
 	}
 	if err := out.checkFormat(plan.Format); err != nil {
 		return err
@@ -343,4 +348,14 @@ func checkLevel(level int, c request.Compression) error {
 		return fmt.Errorf("%w: --level %d: %s levels are 1 to %d (0: the default)", errUsage, level, c, top)
 	}
 	return nil
+}
+
+// shellSyntaxHint adds to a filter or sort that is not JSON how to write
+// what mongoexport also takes in the mongo shell's syntax.
+func shellSyntaxHint(err error) error {
+	fe, ok := errors.AsType[*request.FieldError](err)
+	if !ok || fe.Field != "filter" && fe.Field != "sort" || !strings.HasPrefix(fe.Message, "invalid JSON") {
+		return err
+	}
+	return fmt.Errorf(`%w (the %s is Extended JSON, not the mongo shell's syntax: quote every key and string with ", and write ObjectId("…") as {"$oid": "…"}, a date as {"$date": "2024-01-01T00:00:00Z"})`, err, fe.Field)
 }
