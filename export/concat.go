@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/checkpoint"
 	"github.com/exportd/exportd/chunker"
 )
@@ -65,7 +66,7 @@ func OpenFileOutput(path string, s checkpoint.Records, id, manifestDir string) (
 	}
 	switch {
 	case fi.Size() < size:
-		return nil, errors.Join(fmt.Errorf("%w: %s holds %d bytes, its %d recorded chunks %d", ErrOutputDamaged, path, fi.Size(), len(chunks), size), o.f.Close())
+		return nil, errors.Join(fmt.Errorf("%w: %s holds %s, less than the %s of its %s", ErrOutputDamaged, path, api.Count(fi.Size(), "byte"), api.Count(size, "byte"), api.Count(len(chunks), "recorded chunk")), o.f.Close())
 	case fi.Size() > size:
 		if err := o.truncate(size); err != nil {
 			return nil, errors.Join(err, o.f.Close())
@@ -87,7 +88,7 @@ func (o *FileOutput) truncate(size int64) error {
 // predecessor.
 func (o *FileOutput) PutChunk(_ context.Context, _ string, index int, _, path string, size int64, sha256hex string) error {
 	if index > len(o.ends) {
-		return fmt.Errorf("chunk %d comes after %d chunks", index, len(o.ends))
+		return fmt.Errorf("chunk %d comes after %s", index, api.Count(len(o.ends), "chunk"))
 	}
 	var start int64
 	if index > 0 {
@@ -166,7 +167,7 @@ func (s *StreamOutput) PutChunk(_ context.Context, _ string, index int, _, path 
 	case index < s.next:
 		return nil // the same bytes are out already
 	case index > s.next:
-		return fmt.Errorf("chunk %d comes after %d chunks", index, s.next)
+		return fmt.Errorf("chunk %d comes after %s", index, api.Count(s.next, "chunk"))
 	}
 	if err := appendChunk(s.w, path, size, sha256hex); err != nil {
 		if errors.Is(err, ErrMissingChunk) {

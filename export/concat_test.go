@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,8 +105,9 @@ func TestFileOutput(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := export.OpenFileOutput(path, store, e.ID, ""); !errors.Is(err, export.ErrOutputDamaged) {
-		t.Fatalf("a file shorter than its record: %v", err)
+	_, err = export.OpenFileOutput(path, store, e.ID, "")
+	if want := path + " holds 0 bytes, less than the 5 bytes of its 1 recorded chunk"; !errors.Is(err, export.ErrOutputDamaged) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("a file shorter than its record: %v, want %q", err, want)
 	}
 }
 
