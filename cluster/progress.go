@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,26 +69,35 @@ func (p *Progress) storedSubject(subject string) (string, error) {
 }
 
 // Append stores data, the JSON of an event on subject (an export's
-// api.ProgressSubject), and returns once the stream has it; the stream
-// then republishes it on subject. msgID names the event: appending the
-// same id again within two minutes (after an error that left it unknown
-// whether the first was stored) stores nothing more. Append retries while
-// the stream cannot answer (a leader being elected) until ctx ends.
-func (p *Progress) Append(ctx context.Context, subject string, data []byte, msgID string) error {
+// api.ProgressSubject), provided the last event stored for subject is the
+// one at position after (0: none is), and returns the new event's position
+// once the stream has it; the stream then republishes it on subject. When
+// another event was stored since, it stores nothing and returns stored
+// false: the caller looks the last one up and numbers its event after it.
+// msgID names the event: appending the same id again within two minutes
+// (after an error that left it unknown whether the first was stored)
+// stores nothing more and returns the first one's position. Append retries
+// while the stream cannot answer (a leader being elected) until ctx ends.
+func (p *Progress) Append(ctx context.Context, subject string, data []byte, msgID string, after uint64) (pos uint64, stored bool, err error) {
 	to, err := p.storedSubject(subject)
 	if err != nil {
-		return err
+		return 0, false, err
 	}
 	msg := &nats.Msg{Subject: to, Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(after, 10))
+	var ack *jetstream.PubAck
 	err = retry(ctx, p.attempt, func(ctx context.Context) error {
-		_, err := p.js.PublishMsg(ctx, msg)
+		ack, err = p.js.PublishMsg(ctx, msg)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("append to %s: %w", to, err)
+	if apiErr, ok := errors.AsType[*jetstream.APIError](err); ok && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+		return 0, false, nil
 	}
-	return nil
+	if err != nil {
+		return 0, false, fmt.Errorf("append to %s: %w", to, err)
+	}
+	return ack.Sequence, true, nil
 }
 
 // LastEvent returns the last event stored for subject (an export's

@@ -39,12 +39,21 @@ func TestProgressLastEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var pos uint64
 	for seq := range int64(3) {
 		data, _ := json.Marshal(api.Event{Event: api.EventProcessing, ExportID: id, Seq: seq + 1, Time: time.Now()})
-		for range 2 { // the second, as after a lost answer, is the same event
-			if err := other.Append(ctx(t), subject, data, fmt.Sprintf("node0.%s.%d", id, seq+1)); err != nil {
-				t.Fatal(err)
+		var first uint64
+		for try := range 2 { // the second, as after a lost answer, is the same event
+			got, stored, err := other.Append(ctx(t), subject, data, fmt.Sprintf("node0.%s.%d", id, seq+1), pos)
+			if err != nil || !stored || try == 1 && got != first {
+				t.Fatalf("append %d after %d, try %d: at %d, stored %v, %v", seq+1, pos, try, got, stored, err)
 			}
+			first = got
+		}
+		pos = first
+		// A node that did not know of it appends after what it knew.
+		if got, stored, err := p.Append(ctx(t), subject, data, fmt.Sprintf("node1.%s.%d", id, seq+1), pos-1); err != nil || stored {
+			t.Fatalf("append after %d, not the last: at %d, stored %v, %v", pos-1, got, stored, err)
 		}
 		msg, err := sub.NextMsg(5 * time.Second)
 		if err != nil || string(msg.Data) != string(data) {
@@ -69,7 +78,7 @@ func TestProgressLastEvent(t *testing.T) {
 
 	// Only an export's progress subject has a history.
 	for _, bad := range []string{cfg.Prefix + ".progress.", cfg.Prefix + ".progress.a.b", "other.progress." + id, cfg.Prefix + ".start"} {
-		if err := p.Append(ctx(t), bad, data, "x"); err == nil || !strings.Contains(err.Error(), "not a progress subject") {
+		if _, _, err := p.Append(ctx(t), bad, data, "x", 0); err == nil || !strings.Contains(err.Error(), "not a progress subject") {
 			t.Errorf("Append on %q: %v", bad, err)
 		}
 		if _, _, err := p.LastEvent(ctx(t), bad); err == nil || !strings.Contains(err.Error(), "not a progress subject") {

@@ -43,10 +43,13 @@ type History interface {
 	// (unused here). It returns within ctx.
 	LastEvent(ctx context.Context, subject string) (data []byte, seq uint64, err error)
 	// Append stores data, the JSON of an event on subject, and has it
-	// published there once stored; it returns within ctx. Appending the
-	// same msgID again (the answer to the first was lost) stores and
-	// publishes nothing more.
-	Append(ctx context.Context, subject string, data []byte, msgID string) error
+	// published there once stored, provided the last event stored for
+	// subject is the one at position after (0: none); it returns within
+	// ctx, with the new event's position. When another event was stored
+	// since, it stores nothing and reports stored false. Appending the same
+	// msgID again (the answer to the first was lost) stores and publishes
+	// nothing more, and returns the first one's position.
+	Append(ctx context.Context, subject string, data []byte, msgID string, after uint64) (pos uint64, stored bool, err error)
 }
 
 // WithHistory makes the Publisher continue each export's seq from the last
@@ -81,10 +84,11 @@ func (p *Publisher) lookUp(q *queue, id string) {
 	p.lookups.Add(1)
 	go func() {
 		defer p.lookups.Done()
-		ev, found, err := p.lastStored(p.lookupCtx, q.subject, id)
+		ev, pos, found, err := p.lastStored(p.lookupCtx, q.subject, id)
 		p.mu.Lock()
 		q.looking, q.known = false, true
 		p.looking--
+		q.pos = pos
 		if found {
 			q.seq = ev.Seq
 			q.sent, q.hasSent = ev, true
@@ -102,25 +106,26 @@ func (p *Publisher) lookUp(q *queue, id string) {
 }
 
 // lastStored asks the history for the last stored event of export id on
-// subject, within the history timeout. found is false when none is
-// stored, or when err says why the history could not tell.
-func (p *Publisher) lastStored(ctx context.Context, subject, id string) (ev api.Event, found bool, err error) {
+// subject, within the history timeout, and its position there (also when
+// what is stored there is not an event of the export). found is false
+// when none is stored, or when err says why the history could not tell.
+func (p *Publisher) lastStored(ctx context.Context, subject, id string) (ev api.Event, pos uint64, found bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, p.historyTimeout)
 	defer cancel()
-	data, _, err := p.history.LastEvent(ctx, subject)
+	data, pos, err := p.history.LastEvent(ctx, subject)
 	switch {
 	case err == nil && data == nil, err != nil && p.none != nil && errors.Is(err, p.none):
-		return api.Event{}, false, nil
+		return api.Event{}, 0, false, nil
 	case err != nil:
-		return api.Event{}, false, err
+		return api.Event{}, 0, false, err
 	}
 	if err := json.Unmarshal(data, &ev); err != nil {
-		return api.Event{}, false, fmt.Errorf("stored event of %s: %w", subject, err)
+		return api.Event{}, pos, false, fmt.Errorf("stored event of %s: %w", subject, err)
 	}
 	if ev.ExportID != id || ev.Seq < 1 {
-		return api.Event{}, false, fmt.Errorf("stored event of %s is export %q's with seq %d", subject, api.Clip(ev.ExportID, 64), ev.Seq)
+		return api.Event{}, pos, false, fmt.Errorf("stored event of %s is export %q's with seq %d", subject, api.Clip(ev.ExportID, 64), ev.Seq)
 	}
-	return ev, true, nil
+	return ev, pos, true, nil
 }
 
 // lastFromHistory is Last for an export the Publisher does not know: the
@@ -130,7 +135,7 @@ func (p *Publisher) lastFromHistory(id string) (api.Event, bool) {
 	if !api.ValidSubjectToken(id) || time.Now().UnixNano() < p.historyDownUntil.Load() {
 		return api.Event{}, false
 	}
-	ev, found, err := p.lastStored(context.Background(), api.ProgressSubject(p.prefix, id), id)
+	ev, _, found, err := p.lastStored(context.Background(), api.ProgressSubject(p.prefix, id), id)
 	if err != nil {
 		p.historyDownUntil.Store(time.Now().Add(historyPause).UnixNano())
 		p.log.Warn("progress history failed: last events come from the manifests for a while",

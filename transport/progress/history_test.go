@@ -96,8 +96,8 @@ func (s *slowHistory) LastEvent(ctx context.Context, subject string) ([]byte, ui
 	return s.h.LastEvent(ctx, subject)
 }
 
-func (s *slowHistory) Append(ctx context.Context, subject string, data []byte, msgID string) error {
-	return s.h.Append(ctx, subject, data, msgID)
+func (s *slowHistory) Append(ctx context.Context, subject string, data []byte, msgID string, after uint64) (uint64, bool, error) {
+	return s.h.Append(ctx, subject, data, msgID, after)
 }
 
 // An export's seq goes on where another Publisher left it, on another
@@ -422,6 +422,6 @@ func (f historyFunc) LastEvent(ctx context.Context, subject string) ([]byte, uin
 	return f.last(ctx, subject)
 }
 
-func (f historyFunc) Append(_ context.Context, subject string, data []byte, _ string) error {
-	return f.nc.Publish(subject, data)
+func (f historyFunc) Append(_ context.Context, subject string, data []byte, _ string, _ uint64) (uint64, bool, error) {
+	return 1, true, f.nc.Publish(subject, data)
 }

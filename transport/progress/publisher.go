@@ -71,7 +71,11 @@ var errLater = errors.New("progress: nats cannot take more now")
 //     fails, or does not answer within DefaultHistoryTimeout, a warning is
 //     logged and seq starts at 1 too. Each event goes through the history
 //     (History.Append), which publishes it once stored: a subscriber never
-//     sees a seq that a node taking the export over could not find. Until
+//     sees a seq that a node taking the export over could not find. An
+//     event is stored only after the export's last event this Publisher
+//     knows of; when another Publisher stored one since, this one's events
+//     of the export are numbered after it, so two nodes publishing for one
+//     export at once never send the same seq. Until
 //     the history takes an event, the Publisher's later events wait; when
 //     it fails to within the history timeout, events are published
 //     directly for a while, as without a history. Without a history, a
@@ -338,6 +342,7 @@ type message struct {
 	subject string
 	ev      api.Event
 	data    []byte // encoded once, kept while NATS refuses it
+	q       *queue // the export's, for its history position
 }
 
 // run is the sender: it takes what may go now, hands it to NATS, and sleeps
@@ -459,7 +464,7 @@ func (p *Publisher) take(now time.Time, flushing, connected bool, out []message)
 			ev.Seq = q.seq
 			q.last = now
 			q.sent, q.hasSent = ev, true
-			out = append(out, message{subject: q.subject, ev: ev})
+			out = append(out, message{subject: q.subject, ev: ev, q: q})
 		}
 		if q.len() > 0 {
 			keep = append(keep, q)
@@ -479,15 +484,13 @@ func (p *Publisher) send(msgs []message) (int, error) {
 	for i := range msgs {
 		m := &msgs[i]
 		if m.data == nil {
-			data, err := json.Marshal(sanitizeEvent(m.ev))
-			if err != nil {
+			if err := m.encode(); err != nil {
 				p.lost.Add(1)
 				p.log.Error("encode progress event", "export", m.ev.ExportID, "event", m.ev.Event, "err", err)
 				continue
 			}
-			m.data = data
 		}
-		if p.history != nil && p.appendEvent(m) {
+		if p.history != nil && p.appendEvent(msgs, i) {
 			continue
 		}
 		err := p.nc.Publish(m.subject, m.data)
@@ -507,26 +510,62 @@ func (p *Publisher) send(msgs []message) (int, error) {
 	return len(msgs), nil
 }
 
-// appendEvent hands m to the history, which stores it and then publishes
-// it on its subject, and reports whether it did (m is then sent). When the
-// history fails (within the history timeout, while it retries), or failed
-// less than historyPause ago, m is to be published directly, as without a
-// history: progress goes on, and only a takeover meanwhile may repeat a
-// seq. The first failure is logged as a warning, the recovery too.
-func (p *Publisher) appendEvent(m *message) bool {
+// encode sets m.data to the JSON of m.ev.
+func (m *message) encode() error {
+	data, err := json.Marshal(sanitizeEvent(m.ev))
+	m.data = data
+	return err
+}
+
+// appendConflictsMax bounds how often in a row one event is numbered again
+// after another node's events before it is published without the history.
+const appendConflictsMax = 5
+
+// appendEvent hands msgs[i] to the history, which stores it and then
+// publishes it on its subject, and reports whether it did (it is then
+// sent). It is stored only after the last event of its export this
+// Publisher knows of: when another node (or an earlier run) stored one
+// since, the export's events from msgs[i] on are numbered after that one
+// (see renumber) and offered again. When the history fails (within the
+// history timeout, while it retries), or failed less than historyPause
+// ago, the event is to be published directly, as without a history:
+// progress goes on, and only a takeover meanwhile may repeat a seq. The
+// first failure is logged as a warning, the recovery too.
+func (p *Publisher) appendEvent(msgs []message, i int) bool {
+	m := &msgs[i]
 	if time.Now().UnixNano() < p.historyDownUntil.Load() {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(p.lookupCtx, p.historyTimeout)
-	defer cancel()
-	err := p.history.Append(ctx, m.subject, m.data, p.nonce+"."+m.ev.ExportID+"."+strconv.FormatInt(m.ev.Seq, 10))
-	if err == nil {
-		p.sent.Add(1)
-		if p.appendFailing {
-			p.appendFailing = false
-			p.log.Info("progress history takes events again")
+	var err error
+	for range appendConflictsMax {
+		p.mu.Lock()
+		after := m.q.pos
+		p.mu.Unlock()
+		ctx, cancel := context.WithTimeout(p.lookupCtx, p.historyTimeout)
+		var pos uint64
+		var stored bool
+		pos, stored, err = p.history.Append(ctx, m.subject, m.data, p.nonce+"."+m.ev.ExportID+"."+strconv.FormatInt(m.ev.Seq, 10), after)
+		cancel()
+		if err != nil {
+			break
 		}
-		return true
+		if stored {
+			p.mu.Lock()
+			m.q.pos = pos
+			p.mu.Unlock()
+			p.sent.Add(1)
+			if p.appendFailing {
+				p.appendFailing = false
+				p.log.Info("progress history takes events again")
+			}
+			return true
+		}
+		if err = p.renumber(msgs, i); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("other events of the export were stored before this one %d times in a row", appendConflictsMax)
 	}
 	p.historyDownUntil.Store(time.Now().Add(historyPause).UnixNano())
 	if !p.appendFailing && p.lookupCtx.Err() == nil {
@@ -535,6 +574,37 @@ func (p *Publisher) appendEvent(m *message) bool {
 			"export", m.ev.ExportID, "err", err)
 	}
 	return false
+}
+
+// renumber looks the last stored event of msgs[i]'s export up, and moves
+// that export's events, from msgs[i] on and still queued, after it: seq
+// goes on from the other node's last event, never back.
+func (p *Publisher) renumber(msgs []message, i int) error {
+	m := &msgs[i]
+	ev, pos, found, err := p.lastStored(p.lookupCtx, m.subject, m.ev.ExportID)
+	if err != nil {
+		return err
+	}
+	next := int64(1)
+	if found {
+		next = ev.Seq + 1
+	}
+	delta := max(next-m.ev.Seq, 0)
+	q := m.q
+	p.mu.Lock()
+	q.pos = pos
+	q.seq += delta
+	if q.hasSent {
+		q.sent.Seq += delta
+	}
+	p.mu.Unlock()
+	for j := i; j < len(msgs); j++ {
+		if msgs[j].q == q {
+			msgs[j].ev.Seq += delta
+			msgs[j].data = nil
+		}
+	}
+	return m.encode()
 }
 
 // loseAll counts pending and everything queued as Lost and empties the

@@ -18,6 +18,10 @@ type queue struct {
 	// seq is the last seq sent; gap is how many events were lost since,
 	// so that the next one sent shows the hole.
 	seq, gap int64
+	// pos is the position in the history of the export's last event
+	// there, as far as this Publisher knows (0: none): its next event is
+	// stored only if no other was since.
+	pos uint64
 	// known says seq is the export's: the Publisher has no history, or
 	// the history answered (or failed to). Until then the queue's events
 	// wait; looking says the lookup is in flight.
