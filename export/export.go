@@ -111,7 +111,7 @@ func Run(ctx context.Context, env *Env, id, dir string, stats *pipeline.Stats) e
 			return fail(ctx, rec, err)
 		}
 		if failures > env.Retries {
-			return fail(ctx, rec, fmt.Errorf("%w after %d attempts: %w", ErrRetriesExhausted, failures, err))
+			return fail(ctx, rec, fmt.Errorf("%w after %s: %w", ErrRetriesExhausted, api.Count(failures, "attempt"), err))
 		}
 		log.Warn("export interrupted, retrying", "attempt", failures, "wait", backoff, "err", err)
 		select {
@@ -164,6 +164,11 @@ func attempt(ctx context.Context, env *Env, rec Record, enc *format.Encoder, sta
 	}
 	if e.Records > 0 {
 		log.Info("resuming", "chunk", e.Chunks, "records", e.Records)
+	}
+	if stats != nil {
+		// What an earlier attempt encoded past its last chunk is read
+		// again: counted once.
+		stats.Records.Store(stats.Sealed.Load())
 	}
 	commits := 0
 	_, err = pipeline.Run(ctx, pipeline.Config{

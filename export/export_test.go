@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/exportd/exportd/internal/devmongo/devmongotest"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
+	"github.com/exportd/exportd/source"
 )
 
 // db is one FerretDB for the package's tests, seeded once.
@@ -492,4 +494,66 @@ func TestForeignDirRefused(t *testing.T) {
 		t.Fatalf("same request: resumed=%v err=%v", l != nil && l.Resumed, err)
 	}
 	l.Store.Close()
+}
+
+// failingSource fails once, after n documents, with an error a new cursor
+// cures; every other Next is the cursor's.
+type failingSource struct {
+	pipeline.Source
+	n      *atomic.Int64
+	failed *atomic.Bool
+}
+
+func (f failingSource) Next(ctx context.Context) (bson.Raw, error) {
+	if !f.failed.Load() && f.n.Add(-1) < 0 {
+		f.failed.Store(true)
+		return nil, fmt.Errorf("injected: %w", context.DeadlineExceeded)
+	}
+	return f.Source.Next(ctx)
+}
+
+// A retry within the run reads again what the failed attempt read after
+// its last chunk: the counts of the run's stats take those records once,
+// and the chunks are those of a run that never failed.
+func TestRetryCountsRecordsOnce(t *testing.T) {
+	_, client := database(t)
+	req := request.Request{ChunkRecords: 300, BatchSize: 50}
+	whole := newExport(t, req)
+	if err := whole.run(t, context.Background(), whole.env(client)); err != nil {
+		t.Fatal(err)
+	}
+	want := whole.manifest(t)
+
+	e := newExport(t, req)
+	env := e.env(client)
+	var left atomic.Int64
+	left.Store(750) // in the middle of the third chunk
+	var failed atomic.Bool
+	env.Source = func(ctx context.Context, p *request.Plan, last bson.Raw) (pipeline.Source, error) {
+		var unstorable source.TypeSet // what the server cannot store, left out of the resume filter
+		if last != nil {
+			var err error
+			if unstorable, err = source.Unstorable(ctx, client); err != nil {
+				return nil, err
+			}
+		}
+		cur, err := source.FindAfter(ctx, client.Database(p.Database).Collection(p.Collection), p, last, 0, unstorable)
+		if err != nil {
+			return nil, err
+		}
+		return failingSource{Source: cur, n: &left, failed: &failed}, nil
+	}
+	var stats pipeline.Stats
+	if err := export.Run(context.Background(), env, e.id, e.dir, &stats); err != nil {
+		t.Fatal(err)
+	}
+	if !failed.Load() {
+		t.Fatal("the source never failed")
+	}
+	if sums(e.manifest(t)) != sums(want) {
+		t.Fatalf("export across a retry differs:\n%s\nwant\n%s", sums(e.manifest(t)), sums(want))
+	}
+	if r, s := stats.Records.Load(), stats.Sealed.Load(); r != want.Records || s != want.Records {
+		t.Errorf("stats count %d records encoded, %d sealed; want %d each", r, s, want.Records)
+	}
 }
