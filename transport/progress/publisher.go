@@ -582,9 +582,11 @@ func (p *Publisher) appendEvent(msgs []message, i int) bool {
 func (p *Publisher) renumber(msgs []message, i int) error {
 	m := &msgs[i]
 	ev, pos, found, err := p.lastStored(p.lookupCtx, m.subject, m.ev.ExportID)
-	if err != nil {
+	if err != nil && pos == 0 {
 		return err
 	}
+	// What is stored last may not be an event of the export (found false,
+	// pos known): this one goes after it, with the seq it has.
 	next := int64(1)
 	if found {
 		next = ev.Seq + 1
