@@ -78,8 +78,15 @@ type Request struct {
 	// CSVBOM, when true, starts a csv export with a UTF-8 byte order mark,
 	// for spreadsheets that otherwise guess another encoding. Default false.
 	CSVBOM *bool `json:"csvBom,omitempty"`
+	// CSVHeader, when false, leaves out a csv export's header line: the
+	// file is the rows alone (mongoexport's --noHeaderLine). Default true.
+	CSVHeader *bool `json:"csvHeader,omitempty"`
 	// ArrayKey is the json envelope's array name (default "documents").
 	ArrayKey string `json:"arrayKey,omitempty"`
+	// JSONArray, when true, makes format json one bare JSON array of the
+	// documents, [doc, doc, …], instead of the envelope {"exportInfo": …,
+	// "documents": [ … ]} (mongoexport's --jsonArray). Default false.
+	JSONArray bool `json:"jsonArray,omitempty"`
 	// Headers name the csv columns, one per field (default: the paths).
 	Headers []string `json:"headers,omitempty"`
 }

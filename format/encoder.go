@@ -20,6 +20,7 @@ import (
 type Encoder struct {
 	kind      request.Format
 	canonical bool
+	bare      bool // json: a bare array, no envelope
 	guard     bool
 	sep       string // csv: joins an array's items; "" writes arrays as JSON
 	hidden    []string
@@ -41,13 +42,23 @@ type Info struct {
 
 // New makes the encoder for p.
 func New(p *request.Plan, info Info) (*Encoder, error) {
-	e := &Encoder{kind: p.Format, canonical: p.Canonical, guard: p.FormulaGuard, sep: p.CSVArraySeparator, hidden: p.Hidden}
-	if p.Format != request.CSV && (p.CSVBOM || p.CSVArraySeparator != "") {
+	e := &Encoder{kind: p.Format, canonical: p.Canonical, bare: p.JSONArray, guard: p.FormulaGuard, sep: p.CSVArraySeparator, hidden: p.Hidden}
+	if p.Format != request.CSV && (p.CSVBOM || p.CSVArraySeparator != "" || p.CSVNoHeader) {
 		return nil, fmt.Errorf("%w: csv options with format %q", ErrUnsupported, p.Format)
+	}
+	if p.Format != request.JSON && p.JSONArray {
+		return nil, fmt.Errorf("%w: a bare json array with format %q", ErrUnsupported, p.Format)
 	}
 	switch p.Format {
 	case request.NDJSON:
 	case request.JSON:
+		if p.JSONArray {
+			// Record 0 starts on a line of its own (see Append): an
+			// empty export is "[\n]\n".
+			e.header = []byte("[")
+			e.footer = []byte("\n]\n")
+			break
+		}
 		head, err := envelopeHeader(p, info)
 		if err != nil {
 			return nil, err
@@ -61,16 +72,11 @@ func New(p *request.Plan, info Info) (*Encoder, error) {
 		if p.CSVBOM {
 			e.header = append(e.header, bom...)
 		}
-		for i, f := range p.Fields {
+		for _, f := range p.Fields {
 			e.columns = append(e.columns, strings.Split(f, "."))
-			if i > 0 {
-				e.header = append(e.header, ',')
-			}
-			name := f
-			if len(p.Headers) == len(p.Fields) {
-				name = p.Headers[i]
-			}
-			e.header = appendCell(e.header, name, false)
+		}
+		if !p.CSVNoHeader {
+			e.header = appendHeaderLine(e.header, p)
 		}
 		for i, path := range e.columns {
 			k := slices.Index(e.tops, path[0])
@@ -81,11 +87,26 @@ func New(p *request.Plan, info Info) (*Encoder, error) {
 			}
 			e.byTop[k] = append(e.byTop[k], i)
 		}
-		e.header = append(e.header, "\r\n"...)
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, p.Format)
 	}
 	return e, nil
+}
+
+// appendHeaderLine appends the csv header line: each column's header, or
+// its field path, as a cell, then CRLF.
+func appendHeaderLine(dst []byte, p *request.Plan) []byte {
+	for i, f := range p.Fields {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		name := f
+		if len(p.Headers) == len(p.Fields) {
+			name = p.Headers[i]
+		}
+		dst = appendCell(dst, name, false)
+	}
+	return append(dst, "\r\n"...)
 }
 
 // envelopeHeader is the json envelope up to the array's first element.
@@ -122,8 +143,10 @@ func envelopeHeader(p *request.Plan, info Info) ([]byte, error) {
 }
 
 // Header returns the bytes that open the export (the first chunk's start):
-// for csv, the byte order mark if the plan asks for one, then the header
-// line. The caller must not modify them.
+// for json, the envelope up to its array's first element, or "[" for a
+// bare array; for csv, the byte order mark if the plan asks for one, then
+// the header line unless the plan leaves it out. It may be empty. The
+// caller must not modify them.
 func (e *Encoder) Header() []byte { return e.header }
 
 // Footer returns the bytes that close the export (the last chunk's end).
@@ -136,8 +159,11 @@ func (e *Encoder) Append(dst []byte, doc bson.Raw, n int64) ([]byte, error) {
 	case request.CSV:
 		return e.appendRow(dst, doc)
 	case request.JSON:
-		if n > 0 {
+		switch {
+		case n > 0:
 			dst = append(dst, ",\n"...)
+		case e.bare:
+			dst = append(dst, '\n') // after the "[" of the header
 		}
 	}
 	var err error

@@ -24,7 +24,8 @@ const (
 
 // compileCSV sets the plan's csv options from r. An option that would
 // change a format other than csv is refused rather than ignored; a default
-// said out loud ("json", false) is accepted with any format.
+// said out loud ("json", csvBom false, csvHeader true) is accepted with any
+// format. Headers with no header line to name are refused too.
 func compileCSV(p *Plan, r *Request) error {
 	switch r.CSVArrays {
 	case "", CSVArraysJSON:
@@ -41,13 +42,19 @@ func compileCSV(p *Plan, r *Request) error {
 		return fieldErr("csvArrays", "unknown array mode %s (one of %q, %q)", quote(r.CSVArrays), CSVArraysJSON, CSVArraysJoin)
 	}
 	p.CSVBOM = r.CSVBOM != nil && *r.CSVBOM
+	p.CSVNoHeader = r.CSVHeader != nil && !*r.CSVHeader
 	if p.Format != CSV {
 		switch {
 		case p.CSVArraySeparator != "":
 			return fieldErr("csvArrays", "%q applies only to format \"csv\", not %s", CSVArraysJoin, quote(string(p.Format)))
 		case p.CSVBOM:
 			return fieldErr("csvBom", "applies only to format \"csv\", not %s (JSON text must not start with a byte order mark)", quote(string(p.Format)))
+		case p.CSVNoHeader:
+			return fieldErr("csvHeader", "false applies only to format \"csv\", not %s (it has no header line to leave out)", quote(string(p.Format)))
 		}
+	}
+	if p.CSVNoHeader && len(r.Headers) > 0 {
+		return fieldErr("headers", "name the header line's columns, and csvHeader is false: leave headers out")
 	}
 	return nil
 }

@@ -58,6 +58,12 @@ type Plan struct {
 	// CSVBOM starts the export's first chunk with a UTF-8 byte order mark;
 	// false (as in every plan stored before it existed) writes none.
 	CSVBOM bool `json:"csvBom,omitempty"`
+	// CSVNoHeader leaves out the csv header line; false (as in every plan
+	// stored before it existed) writes it.
+	CSVNoHeader bool `json:"csvNoHeader,omitempty"`
+	// JSONArray makes format json a bare array of the documents; false (as
+	// in every plan stored before it existed) writes the envelope.
+	JSONArray bool `json:"jsonArray,omitempty"`
 }
 
 // SortKey is one component of the export order.
@@ -139,6 +145,9 @@ func Compile(r *Request) (*Plan, error) {
 	}
 	if !arrayKey.MatchString(p.ArrayKey) {
 		return nil, fieldErr("arrayKey", "must be a plain identifier, got %s", quote(p.ArrayKey))
+	}
+	if err := compileJSONArray(p, r); err != nil {
+		return nil, err
 	}
 
 	filter, err := parseExtJSON("filter", r.Filter)

@@ -154,7 +154,9 @@ func Resolve(r *Request, profiles map[string]*Profile) (*Plan, error) {
 
 // Apply turns the request's filters and options into its filter, sort,
 // fields and envelope, as the profile says. Unknown filter names, sort
-// options and malformed values are refused with a FieldError.
+// options and malformed values are refused with a FieldError. What the
+// request turns off is not filled in: no envelope name for a jsonArray, no
+// column headers for a csv without its header line.
 func (p *Profile) Apply(r *Request) error {
 	if r.Database == "" {
 		r.Database = p.Database
@@ -162,8 +164,8 @@ func (p *Profile) Apply(r *Request) error {
 	if r.Collection == "" {
 		r.Collection = p.Collection
 	}
-	if r.ArrayKey == "" {
-		r.ArrayKey = p.ArrayKey
+	if r.ArrayKey == "" && !r.JSONArray {
+		r.ArrayKey = p.ArrayKey // a bare array has no name
 	}
 	cond, err := p.filters(r.Filters)
 	if err != nil {
@@ -183,9 +185,12 @@ func (p *Profile) Apply(r *Request) error {
 		return err
 	}
 	if r.Format == CSV && len(r.Fields) == 0 {
+		header := r.CSVHeader == nil || *r.CSVHeader // without the line, there is nothing to name
 		for _, c := range p.Columns {
 			r.Fields = append(r.Fields, c.Field)
-			r.Headers = append(r.Headers, c.Header)
+			if header {
+				r.Headers = append(r.Headers, c.Header)
+			}
 		}
 	}
 	if r.Format == CSV {
