@@ -60,8 +60,10 @@ const exportUsage = `usage: exportd export --uri URI --db DB --collection C [fla
 mongoexport's flags work where they mean the same: -d/--db, -c/--collection,
 -q/--query, --queryFile, -f/--fields, --fieldFile, --type json|csv (json is one
 document per line: --format ndjson), -o/--out, --jsonFormat, --sort, --skip,
---limit, --readPreference, --assertExists, --quiet; the database may be the
---uri's path (mongodb://HOST/DB). The others are refused with what to use.
+--limit, --readPreference, --assertExists, --jsonArray (one JSON array:
+--format json --json-array), --noHeaderLine (--csv-header=false), --quiet;
+the database may be the --uri's path (mongodb://HOST/DB). The others are
+refused with what to use.
 
 exit status: 0 the export is complete; 1 it failed (an unreachable server,
 a lost connection: where --out can resume, the message says so); 2 bad
@@ -74,14 +76,14 @@ flags:`
 // them all.
 var requestFlags = []string{"db", "d", "collection", "c", "filter", "query", "q", "queryFile", "sort", "fields", "f", "fieldFile",
 	"format", "type", "compression", "json-format", "jsonFormat", "chunk-records", "chunk-bytes", "batch-size", "skip", "limit",
-	"csv-arrays", "csv-array-separator", "csv-bom", "csv-formula-guard"}
+	"csv-arrays", "csv-array-separator", "csv-bom", "csv-formula-guard", "csv-header", "noHeaderLine", "json-array", "jsonArray"}
 
 func parseExportFlags(args []string) (*exportConfig, error) {
 	var cfg exportConfig
 	var filter, queryFile, sort, fields, fieldFile, format, typ, compression, jsonFormat string
 	var chunkRecords, chunkBytes, batchSize int64
 	var csvArrays, csvArraySep string
-	var csvBOM, csvFormulaGuard bool
+	var csvBOM, csvFormulaGuard, csvHeader, noHeaderLine, jsonArray bool
 	r := &cfg.Request
 	fs := flag.NewFlagSet("exportd export", flag.ContinueOnError)
 	fs.StringVar(&cfg.URI, "uri", "mongodb://127.0.0.1:27017/", "MongoDB connection string; its path may name the database (mongodb://HOST/DB)")
@@ -102,6 +104,8 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	fs.StringVar(&compression, "compression", "", "zstd, gzip or none (default zstd for a directory, the name's for a file, none for stdout)")
 	fs.StringVar(&jsonFormat, "json-format", "", "relaxed or canonical Extended JSON (default relaxed)")
 	fs.StringVar(&jsonFormat, "jsonFormat", "", "same as --json-format (mongoexport's name)")
+	fs.BoolVar(&jsonArray, "json-array", false, `--format json as one JSON array of the documents, [doc, doc, …], instead of {"exportInfo": …, "documents": [ … ]} (the format unless --format or --type names another)`)
+	fs.BoolVar(&jsonArray, "jsonArray", false, "same as --json-array (mongoexport's name: with --type json, too, the output is one array)")
 	fs.Int64Var(&r.Skip, "skip", 0, "leave out the first N records of the sorted result")
 	fs.Int64Var(&r.Limit, "limit", 0, "export at most N records (0 = all)")
 	fs.Int64Var(&chunkRecords, "chunk-records", 0, "records per chunk at most (default 100000)")
@@ -111,6 +115,8 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	fs.StringVar(&csvArraySep, "csv-array-separator", "", `what goes between a joined array's items (default "; "; needs --csv-arrays join)`)
 	fs.BoolVar(&csvBOM, "csv-bom", false, "start a csv export with a UTF-8 byte order mark, for spreadsheets that otherwise guess another encoding")
 	fs.BoolVar(&csvFormulaGuard, "csv-formula-guard", true, "prefix with ' a csv cell a spreadsheet would run as a formula (starting with =, +, -, @, tab or CR)")
+	fs.BoolVar(&csvHeader, "csv-header", true, "start a csv export with its header line (=false: the rows alone)")
+	fs.BoolVar(&noHeaderLine, "noHeaderLine", false, "same as --csv-header=false (mongoexport's name)")
 	fs.StringVar(&cfg.Out, "out", "", "where the export goes: DIR, FILE or - (required; see above)")
 	fs.StringVar(&cfg.Out, "o", "", "same as --out (mongoexport's name)")
 	fs.StringVar(&cfg.RequestFile, "request", "", "read the export request from this JSON file instead of flags")
@@ -163,6 +169,9 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 			return nil, err
 		}
 	}
+	if jsonArray {
+		format, r.JSONArray = jsonArrayFormat(format, typ), true
+	}
 	r.Format, r.Compression, r.JSONFormat = request.Format(format), request.Compression(compression), jsonFormat
 	r.ChunkRecords, r.ChunkBytes, r.BatchSize = chunkRecords, chunkBytes, batchSize
 	r.CSVArrays, r.CSVArraySeparator = csvArrays, csvArraySep
@@ -173,6 +182,12 @@ func parseExportFlags(args []string) (*exportConfig, error) {
 	}
 	if set["csv-formula-guard"] {
 		r.CSVFormulaGuard = &csvFormulaGuard
+	}
+	if set["noHeaderLine"] {
+		csvHeader = !noHeaderLine
+	}
+	if set["csv-header"] || set["noHeaderLine"] {
+		r.CSVHeader = &csvHeader
 	}
 	if set["chunk-records"] && chunkRecords == 0 {
 		r.ChunkRecords = -1 // let the request say 0 is out of range

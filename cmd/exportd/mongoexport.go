@@ -22,6 +22,7 @@ var exportAliases = [][]string{
 	{"fields", "f", "fieldFile"},
 	{"out", "o"},
 	{"json-format", "jsonFormat"},
+	{"json-array", "jsonArray"},
 	{"strict", "assertExists"},
 	{"format", "type"},
 }
@@ -66,12 +67,10 @@ var refusedFlags = map[string]string{
 	"forceTableScan":                "an export always reads in its sort order (--sort, then _id) so that it can resume; there is no table-scan mode",
 	"snapshot":                      "an export always reads in its sort order (--sort, then _id) so that it can resume; there is no snapshot mode",
 	"pretty":                        "exportd writes compact Extended JSON (byte for byte mongoexport's); indent it afterwards, e.g. with jq",
-	"jsonArray":                     `exportd has no bare array: --format json writes {"exportInfo": …, "documents": [ … ]} (the array is .documents, e.g. jq .documents); --type json (= --format ndjson) is one document per line`,
 	"csv":                           "use --type csv (or --format csv)",
 	"dialTimeout":                   "use --server-selection-timeout (or ?connectTimeoutMS=N in --uri)",
 	"compressors":                   uriHint("the wire compressors") + " (?compressors=zstd,snappy)",
 	"version":                       "exportd has no version flag: go version -m $(command -v exportd) shows the module version and VCS revision it was built from",
-	"noHeaderLine":                  "exportd's csv always starts with its header line (a header-less csv is not in the export plan yet); drop the line afterwards, e.g. tail -n +2",
 }
 
 // checkRefused finds the first of mongoexport's refused flags in args, as
@@ -111,7 +110,15 @@ func dashed(name string) string {
 	return "--" + name
 }
 
-// checkAliases refuses two names of one alias group given together.
+// exportOpposites are pairs of flag names that set one value, the second
+// name its opposite (mongoexport's --noHeaderLine is --csv-header=false).
+// Giving both is an error, as for aliases.
+var exportOpposites = [][2]string{
+	{"csv-header", "noHeaderLine"},
+}
+
+// checkAliases refuses two names of one alias group, or both of a pair of
+// opposites, given together.
 func checkAliases(set map[string]bool) error {
 	for _, group := range exportAliases {
 		var given []string
@@ -124,7 +131,23 @@ func checkAliases(set map[string]bool) error {
 			return fmt.Errorf("%w: %s say the same thing: give one of them", errUsage, strings.Join(given, " and "))
 		}
 	}
+	for _, pair := range exportOpposites {
+		if set[pair[0]] && set[pair[1]] {
+			return fmt.Errorf("%w: %s and %s set the same option (%s is %s=false): give one of them", errUsage, dashed(pair[0]), dashed(pair[1]), dashed(pair[1]), dashed(pair[0]))
+		}
+	}
 	return nil
+}
+
+// jsonArrayFormat is the format of an export with --json-array: json when
+// neither --format nor --type names one, and for mongoexport's --type json
+// (whose --jsonArray is the same documents as one array); a format named
+// otherwise stays, for the request to refuse.
+func jsonArrayFormat(format, typ string) string {
+	if format == "" || strings.EqualFold(typ, "json") {
+		return "json"
+	}
+	return format
 }
 
 // mongoexportType maps mongoexport's --type onto our format: its json is
@@ -136,7 +159,7 @@ func mongoexportType(t string) (string, error) {
 	case "csv":
 		return "csv", nil
 	}
-	return "", fmt.Errorf("%w: --type %q: mongoexport's types are json (one document per line: exportd's --format ndjson) and csv; --format also has json (an envelope with a documents array)", errUsage, t)
+	return "", fmt.Errorf("%w: --type %q: mongoexport's types are json (one document per line: exportd's --format ndjson; with --jsonArray, one array) and csv; --format also has json (an envelope with a documents array)", errUsage, t)
 }
 
 // readListFile reads a --fieldFile: one field path per line, blank lines
