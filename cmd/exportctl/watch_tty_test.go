@@ -3,17 +3,13 @@
 package main
 
 import (
-	"bytes"
-	"os"
 	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/exportd/exportd/internal/procs"
+	"github.com/exportd/exportd/internal/ptytest"
 )
 
 // On a terminal, watch draws the bar: the unfiltered export's total is
@@ -27,32 +23,16 @@ func TestWatchDrawsBarOnTerminal(t *testing.T) {
 	d.mongo.close()
 	id := d.start(t, "--chunk-records", "500", "--progress-every", "250", "--sort", `{"createdAt": 1}`)
 
-	master, slave := openPTY(t, 100)
+	ptm, tty := ptytest.Open(t, 100)
 	cmd := d.command("watch", id)
-	cmd.Stdout, cmd.Stderr = slave, slave
+	cmd.Stdout, cmd.Stderr = tty, tty
 	if err := procs.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	slave.Close() // the child has it: reads of master end when the child does
-	out := make(chan []byte, 1)
-	first := make(chan struct{})
-	go func() {
-		var buf bytes.Buffer
-		b := make([]byte, 4096)
-		for {
-			n, err := master.Read(b)
-			if n > 0 && buf.Len() == 0 {
-				close(first)
-			}
-			buf.Write(b[:n])
-			if err != nil { // EIO once the child has exited
-				out <- buf.Bytes()
-				return
-			}
-		}
-	}()
+	tty.Close() // the child has it: reads of ptm end when the child does
+	drawn := ptytest.Read(ptm)
 	select {
-	case <-first:
+	case <-drawn.First():
 	case <-time.After(time.Minute):
 		t.Fatal("watch drew nothing")
 	}
@@ -60,13 +40,7 @@ func TestWatchDrawsBarOnTerminal(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("watch: %v", err)
 	}
-	var screen string
-	select {
-	case b := <-out:
-		screen = string(b)
-	case <-time.After(time.Minute):
-		t.Fatal("the terminal did not close")
-	}
+	screen := drawn.Wait(t, time.Minute)
 	t.Logf("terminal: %q", screen)
 
 	// Every redraw starts at the line's start and clears it; none wraps a
@@ -88,33 +62,4 @@ func TestWatchDrawsBarOnTerminal(t *testing.T) {
 	if last := draws[len(draws)-1]; !strings.HasPrefix(last, "export "+id+" completed: 5000 records in 10 chunks, ") {
 		t.Fatalf("the last line: %q", last)
 	}
-}
-
-// openPTY opens a pseudo-terminal of cols columns; both ends close when
-// the test ends.
-func openPTY(t *testing.T, cols uint16) (master, slave *os.File) {
-	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { master.Close() })
-	ioctl := func(req uintptr, arg unsafe.Pointer) {
-		t.Helper()
-		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, master.Fd(), req, uintptr(arg)); errno != 0 {
-			t.Fatalf("ioctl %#x: %v", req, errno)
-		}
-	}
-	var unlock int32
-	ioctl(syscall.TIOCSPTLCK, unsafe.Pointer(&unlock))
-	var n uint32
-	ioctl(syscall.TIOCGPTN, unsafe.Pointer(&n))
-	ws := struct{ Row, Col, X, Y uint16 }{Row: 24, Col: cols}
-	ioctl(syscall.TIOCSWINSZ, unsafe.Pointer(&ws))
-	slave, err = os.OpenFile("/dev/pts/"+strconv.FormatUint(uint64(n), 10), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { slave.Close() })
-	return master, slave
 }

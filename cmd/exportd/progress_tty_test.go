@@ -3,8 +3,6 @@
 package main
 
 import (
-	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -13,37 +11,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/exportd/exportd/internal/procs"
+	"github.com/exportd/exportd/internal/ptytest"
 )
-
-// newPTY opens a pseudo-terminal: the child writes to tty, the test reads
-// what it drew from ptm.
-func newPTY(t *testing.T) (ptm, tty *os.File) {
-	t.Helper()
-	ptm, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ptm.Close() })
-	var unlock int32
-	var n uint32
-	for _, c := range []struct {
-		req uintptr
-		arg unsafe.Pointer
-	}{{syscall.TIOCSPTLCK, unsafe.Pointer(&unlock)}, {syscall.TIOCGPTN, unsafe.Pointer(&n)}} {
-		if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, ptm.Fd(), c.req, uintptr(c.arg)); errno != 0 {
-			t.Fatalf("ioctl %#x: %v", c.req, errno)
-		}
-	}
-	tty, err = os.OpenFile("/dev/pts/"+strconv.FormatUint(uint64(n), 10), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tty.Close() })
-	return ptm, tty
-}
 
 // On a terminal, a resumed export's progress line counts what was done
 // before the resume from its first drawing: records and chunks ("400
@@ -57,35 +28,18 @@ func TestProgressResumedOnTerminal(t *testing.T) {
 	r := runExportd(t, []string{failpointEnv + "=after-commit:1"}, append(args, "--quiet")...)
 	r.wantCode(t, 128+int(syscall.SIGKILL))
 
-	ptm, tty := newPTY(t)
+	ptm, tty := ptytest.Open(t, 0)
 	cmd := exec.Command(exportdBinary(t), args...)
 	cmd.Stderr = tty
 	if err := procs.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	tty.Close() // the child has it: reads of ptm end when the child does
-	screen := make(chan string, 1)
-	go func() {
-		var buf bytes.Buffer
-		b := make([]byte, 4096)
-		for {
-			n, err := ptm.Read(b)
-			buf.Write(b[:n])
-			if err != nil { // EIO once the child has exited
-				screen <- buf.String()
-				return
-			}
-		}
-	}()
+	screen := ptytest.Read(ptm)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
-	var s string
-	select {
-	case s = <-screen:
-	case <-time.After(time.Minute):
-		t.Fatal("the terminal did not close")
-	}
+	s := screen.Wait(t, time.Minute)
 	t.Logf("terminal: %q", s)
 	draws := strings.Split(s, "\r\033[K")
 	if len(draws) < 3 || !strings.HasPrefix(draws[0], "resuming export ") || !strings.Contains(draws[0], "after 400 records in 2 chunks") {
