@@ -142,13 +142,19 @@ func TestCSVGolden(t *testing.T) {
 	}
 }
 
-func TestJSONEnvelopeGolden(t *testing.T) {
+// goldenDocs are the documents of the json golden files.
+func goldenDocs() []bson.Raw {
 	when := bson.DateTime(time.Date(2024, 3, 5, 6, 7, 8, 9e6, time.UTC).UnixMilli())
 	var docs []bson.Raw
 	for i, id := range []string{"64b7f0c2a1b2c3d4e5f60718", "64b7f0c2a1b2c3d4e5f60719"} {
 		raw, _ := bson.Marshal(bson.D{{Key: "_id", Value: mustOID(id)}, {Key: "n", Value: int32(i + 1)}, {Key: "when", Value: when}})
 		docs = append(docs, raw)
 	}
+	return docs
+}
+
+func TestJSONEnvelopeGolden(t *testing.T) {
+	docs := goldenDocs()
 	for _, tc := range []struct{ name, mode string }{{"envelope.json", "relaxed"}, {"envelope-canonical.json", "canonical"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := encodeAll(t, compile(t, request.Request{Format: request.JSON, ArrayKey: "tasks", JSONFormat: tc.mode}), docs...)

@@ -9,19 +9,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/exportd/exportd/format"
-	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
-
-// tasks are the first n devmongo tasks.
-func tasks(n int) []bson.Raw {
-	docs := make([]bson.Raw, n)
-	for i := range docs {
-		docs[i] = devmongo.Task(int64(i))
-	}
-	return docs
-}
 
 // extJSON is each document's Extended JSON, as the driver writes it.
 func extJSON(t *testing.T, canonical bool, docs []bson.Raw) [][]byte {
@@ -87,13 +77,7 @@ func TestJSONArrayBytes(t *testing.T) {
 
 // The golden bare array: the envelope golden's documents.
 func TestJSONArrayGolden(t *testing.T) {
-	when := bson.DateTime(time.Date(2024, 3, 5, 6, 7, 8, 9e6, time.UTC).UnixMilli())
-	var docs []bson.Raw
-	for i, id := range []string{"64b7f0c2a1b2c3d4e5f60718", "64b7f0c2a1b2c3d4e5f60719"} {
-		raw, _ := bson.Marshal(bson.D{{Key: "_id", Value: mustOID(id)}, {Key: "n", Value: int32(i + 1)}, {Key: "when", Value: when}})
-		docs = append(docs, raw)
-	}
-	golden(t, "array.json", encodeAll(t, compile(t, request.Request{Format: request.JSON, JSONArray: true}), docs...))
+	golden(t, "array.json", encodeAll(t, compile(t, request.Request{Format: request.JSON, JSONArray: true}), goldenDocs()...))
 }
 
 // A bare array says nothing of the export but its documents: the bytes do
@@ -141,22 +125,14 @@ func TestJSONArrayChunks(t *testing.T) {
 				t.Fatalf("%d chunks, want 4", len(full.chunks))
 			}
 			last := len(full.files) - 1
-			var joined, inflated []byte
-			for i, f := range full.files {
-				alone := inflate(t, p, f)
+			whole := joinChunks(t, p, full, func(i int, alone []byte) {
 				if got := bytes.HasPrefix(alone, []byte("[")); got != (i == 0) {
 					t.Errorf("chunk %d starts with [: %v", i, got)
 				}
 				if got := bytes.HasSuffix(alone, []byte("\n]\n")); got != (i == last) {
 					t.Errorf("chunk %d ends with ]: %v", i, got)
 				}
-				joined = append(joined, f...)
-				inflated = append(inflated, alone...)
-			}
-			whole := inflate(t, p, joined)
-			if !bytes.Equal(whole, inflated) {
-				t.Fatal("the chunks concatenated do not decompress to the chunks one by one")
-			}
+			})
 			if want := "[\n" + string(bytes.Join(lines, []byte(",\n"))) + "\n]\n"; string(whole) != want {
 				t.Fatalf("the export (%d bytes) is not the array of the documents (%d bytes)", len(whole), len(want))
 			}
@@ -178,28 +154,5 @@ func TestJSONArrayEmptyExport(t *testing.T) {
 	}
 	if got := inflate(t, p, r.files[0]); string(got) != "[\n]\n" || r.chunks[0].RawBytes != int64(len(got)) {
 		t.Fatalf("empty export %q, rawBytes %d", got, r.chunks[0].RawBytes)
-	}
-}
-
-// wantResumed runs the export again from each chunk of from, as a resume
-// after it does, and checks that it writes the chunks of full from there,
-// byte for byte.
-func wantResumed(t *testing.T, p *request.Plan, docs []bson.Raw, full *chunkRun, from ...int) {
-	t.Helper()
-	for _, k := range from {
-		start := pipeline.Position{Chunk: k}
-		for _, c := range full.chunks[:k] {
-			start.Record += c.Records
-		}
-		part := runChunks(t, p, docs, start)
-		if len(part.chunks) != len(full.chunks)-k {
-			t.Fatalf("from chunk %d: %d chunks, want %d", k, len(part.chunks), len(full.chunks)-k)
-		}
-		for i, c := range part.chunks {
-			want := full.chunks[k+i]
-			if c.SHA256 != want.SHA256 || c.Name != want.Name || c.RawBytes != want.RawBytes || !bytes.Equal(part.files[i], full.files[k+i]) {
-				t.Fatalf("from chunk %d: chunk %d differs", k, c.Index)
-			}
-		}
 	}
 }

@@ -108,26 +108,12 @@ func TestCSVNoHeaderChunks(t *testing.T) {
 			if len(full.chunks) != 4 {
 				t.Fatalf("%d chunks, want 4", len(full.chunks))
 			}
-			var joined, inflated []byte
-			for i, f := range full.files {
-				alone := inflate(t, p, f)
+			whole := joinChunks(t, p, full, func(i int, alone []byte) {
 				if bytes.Contains(alone, []byte("_id,title,tags,createdAt")) {
 					t.Errorf("chunk %d holds the header line", i)
 				}
-				if int64(len(alone)) != full.chunks[i].RawBytes {
-					t.Errorf("chunk %d: rawBytes %d, decompressed %d", i, full.chunks[i].RawBytes, len(alone))
-				}
-				joined = append(joined, f...)
-				inflated = append(inflated, alone...)
-			}
-			whole := inflate(t, p, joined)
-			if !bytes.Equal(whole, inflated) {
-				t.Fatal("the chunks concatenated do not decompress to the chunks one by one")
-			}
-			var with []byte
-			for _, f := range runChunks(t, headed, docs, pipeline.Position{}).files {
-				with = append(with, inflate(t, headed, f)...)
-			}
+			})
+			with := joinChunks(t, headed, runChunks(t, headed, docs, pipeline.Position{}), nil)
 			if !bytes.Equal(whole, withoutFirstLine(t, with)) {
 				t.Fatal("the export without the header line is not the export with it minus its first line")
 			}

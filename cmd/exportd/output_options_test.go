@@ -37,6 +37,24 @@ func exportStdout(t *testing.T, args ...string) []byte {
 	return []byte(r.stdout)
 }
 
+// sameExport is one way of asking for an export, and what it wrote.
+type sameExport struct {
+	name string
+	got  func(t *testing.T) []byte
+}
+
+// wantSame checks, in a parallel subtest, that tc wrote want, as flag
+// does.
+func wantSame(t *testing.T, flag, want string, tc sameExport) {
+	t.Helper()
+	t.Run(tc.name, func(t *testing.T) {
+		t.Parallel()
+		if got := tc.got(t); string(got) != want {
+			t.Fatalf("%d bytes, want %s's %d:\n%.300s", len(got), flag, len(want), got)
+		}
+	})
+}
+
 // requestFile writes a --request file for the small collection, limited
 // and sorted as optionArgs, with the fields of extra.
 func requestFile(t *testing.T, extra string) string {
@@ -74,10 +92,7 @@ func TestJSONArrayExport(t *testing.T) {
 	if err := json.Unmarshal(got, &docs); err != nil || len(docs) != 700 || docs[0]["_id"] == nil {
 		t.Fatalf("--jsonArray output as a JSON array: %d documents, %v", len(docs), err)
 	}
-	for _, tc := range []struct {
-		name string
-		got  func(t *testing.T) []byte
-	}{
+	for _, tc := range []sameExport{
 		{"type json", func(t *testing.T) []byte {
 			return exportBytes(t, filepath.Join(t.TempDir(), "t.json"), "--type", "json", "--jsonArray")
 		}},
@@ -105,12 +120,7 @@ func TestJSONArrayExport(t *testing.T) {
 			return data
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			if got := tc.got(t); string(got) != want {
-				t.Fatalf("%d bytes, want --jsonArray's %d:\n%.300s", len(got), len(want), got)
-			}
-		})
+		wantSame(t, "--jsonArray", want, tc)
 	}
 	// No record: the empty array.
 	empty := exportBytes(t, filepath.Join(dir, "empty.json"), "--jsonArray", "-q", `{"status": "no such status"}`)
@@ -141,10 +151,7 @@ func TestNoHeaderLineExport(t *testing.T) {
 	if err != nil || len(records) != 700 || records[0][0] == "_id" {
 		t.Fatalf("--noHeaderLine output: %d rows, first %q, %v", len(records), records[0], err)
 	}
-	for _, tc := range []struct {
-		name string
-		got  func(t *testing.T) []byte
-	}{
+	for _, tc := range []sameExport{
 		{"our name", func(t *testing.T) []byte {
 			return exportBytes(t, filepath.Join(t.TempDir(), "t.csv"), append(csvArgs, "--csv-header=false")...)
 		}},
@@ -170,12 +177,7 @@ func TestNoHeaderLineExport(t *testing.T) {
 			return data
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			if got := tc.got(t); string(got) != want {
-				t.Fatalf("%d bytes, want --noHeaderLine's %d:\n%.300s", len(got), len(want), got)
-			}
-		})
+		wantSame(t, "--noHeaderLine", want, tc)
 	}
 	// Said off, the line is there; with a byte order mark, the mark opens
 	// the rows.
