@@ -57,7 +57,7 @@ func exportTo(ctx context.Context, cfg *exportConfig, out output, uri string, re
 			return err
 		}
 		if e.State == api.StateCompleted {
-			return completed(out, local, e)
+			return completed(ctx, out, local, e)
 		}
 	}
 
@@ -178,8 +178,10 @@ func openFile(out output, local *export.Local) (*export.FileOutput, error) {
 
 // completed finishes what is left of a completed export: a single file
 // is renamed into place (unless a crash after the rename left only its
-// work directory); a directory is said to be complete.
-func completed(out output, local *export.Local, e *checkpoint.Export) (err error) {
+// work directory); a directory gets its manifest.json rewritten from the
+// checkpoint (a kill between the last commit and the manifest's rewrite
+// left the one before) and is said to be complete.
+func completed(ctx context.Context, out output, local *export.Local, e *checkpoint.Export) (err error) {
 	switch out.kind {
 	case toFile:
 		if assembled(out, e) {
@@ -195,6 +197,9 @@ func completed(out output, local *export.Local, e *checkpoint.Export) (err error
 			}
 		}()
 		return finishFile(out, &file, local.Store, local.ID, 0)
+	}
+	if _, err := (export.Record{Store: local.Store, ID: local.ID, Dir: out.work}).Save(ctx); err != nil {
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "export %s in %s is already complete: %s in %s\n", e.ID, out.path, api.Count(e.Records, "record"), api.Count(e.Chunks, "chunk"))
 	return nil
