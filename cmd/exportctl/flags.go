@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +54,8 @@ type config struct {
 
 // requestFlags are start's flags that make the request.
 var requestFlags = []string{"db", "collection", "filter", "sort", "fields", "format", "compression", "json-format",
-	"chunk-records", "chunk-bytes", "batch-size", "progress-every", "request-id", "profile"}
+	"chunk-records", "chunk-bytes", "batch-size", "progress-every", "request-id", "profile", "skip", "limit",
+	"json-array", "csv-arrays", "csv-array-separator", "csv-bom", "csv-formula-guard", "csv-header"}
 
 // parseArgs turns the command line into a config. Global flags go before
 // or after the command; flags and the id come in any order.
@@ -97,6 +99,14 @@ func parseArgs(args []string, getenv func(string) string) (*config, error) {
 		fs.Int64Var(&r.ChunkBytes, "chunk-bytes", 0, "uncompressed bytes per chunk at most (default 64 MiB)")
 		fs.Int64Var(&r.BatchSize, "batch-size", 0, "cursor batch size (default 1000)")
 		fs.Int64Var(&r.ProgressEvery, "progress-every", 0, "records between progress events (default 1000)")
+		fs.Int64Var(&r.Skip, "skip", 0, "leave out the first N records of the sorted result")
+		fs.Int64Var(&r.Limit, "limit", 0, "export at most N records (0 = all)")
+		fs.BoolVar(&r.JSONArray, "json-array", false, `format json as one JSON array of the documents instead of {"exportInfo": …, "documents": [ … ]}`)
+		fs.StringVar(&r.CSVArrays, "csv-arrays", "", "how a csv cell holds an array: json (the default) or join (its items joined by --csv-array-separator)")
+		fs.StringVar(&r.CSVArraySeparator, "csv-array-separator", "", `what goes between a joined array's items (default "; ")`)
+		fs.BoolFunc("csv-bom", "start a csv export with a UTF-8 byte order mark", boolField(&r.CSVBOM))
+		fs.BoolFunc("csv-formula-guard", "=false: no ' before a csv cell a spreadsheet would run as a formula (default true)", boolField(&r.CSVFormulaGuard))
+		fs.BoolFunc("csv-header", "=false: a csv export without its header line (default true)", boolField(&r.CSVHeader))
 		fs.StringVar(&r.RequestID, "request-id", "", "client key: the same key returns the same export")
 		fs.StringVar(&r.Profile, "profile", "", "request profile (configs/profiles/<name>.yaml)")
 		fs.StringVar(&cfg.RequestFile, "request", "", "the JSON export request from this file ('-' for stdin) instead of flags")
@@ -205,4 +215,17 @@ func requestBody(cfg *config, stdin io.Reader) ([]byte, error) {
 		return nil, fmt.Errorf("%w: --request: %v", errUsage, err)
 	}
 	return data, nil
+}
+
+// boolField sets *dst when the flag is given, so that a request holds
+// only the booleans asked for and the daemon's defaults decide the rest.
+func boolField(dst **bool) func(string) error {
+	return func(s string) error {
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		*dst = &v
+		return nil
+	}
 }

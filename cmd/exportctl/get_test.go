@@ -352,3 +352,37 @@ func TestSignedDownloads(t *testing.T) {
 	d.mustCtl(t, "get", rep.ID, "--out", other, "--data-url", rep.DataURL, "--parallel", "2")
 	checkChunks(t, other, m)
 }
+
+// start's flags for the request's window and output options give the
+// export they name: a bare json array of a window of the tasks, and a
+// csv without its header line but with a byte order mark. A boolean not
+// given is left to the daemon.
+func TestStartOutputOptions(t *testing.T) {
+	d := startDaemon(t, "")
+	dir := t.TempDir()
+	r := d.mustCtl(t, "start", "--db", "app", "--collection", "tasks", "--format", "json", "--json-array", "--skip", "10", "--limit", "25",
+		"--compression", "none", "--wait", "--out", filepath.Join(dir, "array"))
+	id := strings.TrimSpace(r.stdout)
+	var docs []map[string]any
+	if data := httpGet(t, d.addrs.Public+"/exports/"+id+"/data"); json.Unmarshal(data, &docs) != nil || len(docs) != 25 {
+		t.Fatalf("--json-array --skip 10 --limit 25: %.100q…, want an array of 25", data)
+	}
+
+	r = d.mustCtl(t, "start", "--db", "app", "--collection", "tasks", "--format", "csv", "--fields", "_id,tags", "--csv-header=false",
+		"--csv-bom", "--csv-arrays", "join", "--csv-array-separator", "|", "--limit", "3", "--compression", "none", "--wait", "--out", filepath.Join(dir, "csv"))
+	id = strings.TrimSpace(r.stdout)
+	data := httpGet(t, d.addrs.Public+"/exports/"+id+"/data")
+	if !bytes.HasPrefix(data, []byte("\ufeff")) || bytes.Contains(data, []byte("_id,tags")) || bytes.Count(data, []byte("\r\n")) != 3 {
+		t.Fatalf("csv without a header, with a BOM: %q", data)
+	}
+	if bytes.Contains(data, []byte(`["`)) {
+		t.Fatalf("csv arrays not joined: %q", data)
+	}
+
+	for _, args := range [][]string{{"--csv-bom=maybe"}, {"--request", "-", "--limit", "3"}} {
+		res := d.ctl(t, "{}", append([]string{"start"}, args...)...)
+		if res.code != 2 {
+			t.Errorf("start %q: exit %d, %q", args, res.code, res.stderr)
+		}
+	}
+}
