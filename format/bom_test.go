@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/exportd/exportd/format"
+	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
@@ -60,7 +61,7 @@ func TestCSVBOMHeader(t *testing.T) {
 // it once and is otherwise the export without it; a run resumed at a later
 // chunk writes the same chunks, none with a byte order mark.
 func TestCSVBOMFirstChunkOnly(t *testing.T) {
-	docs := tasks(1000)
+	docs := devmongo.Tasks(1000)
 	on := true
 	for _, c := range []request.Compression{request.Gzip, request.Zstd, request.None} {
 		t.Run(string(c), func(t *testing.T) {

@@ -13,22 +13,12 @@ import (
 	"github.com/exportd/exportd/api"
 	"github.com/exportd/exportd/chunker"
 	"github.com/exportd/exportd/format"
-	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
 
 // The helpers of the tests that take an encoder through the pipeline: the
 // chunks it writes, read back and joined as a client joins them.
-
-// tasks are the first n devmongo tasks.
-func tasks(n int) []bson.Raw {
-	docs := make([]bson.Raw, n)
-	for i := range docs {
-		docs[i] = devmongo.Task(int64(i))
-	}
-	return docs
-}
 
 // chunkRun is one pipeline run's chunks, read back from disk.
 type chunkRun struct {

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/exportd/exportd/format"
+	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
@@ -31,7 +32,7 @@ func extJSON(t *testing.T, canonical bool, docs []bson.Raw) [][]byte {
 // between, and "]": the documents are those of ndjson, and the array's
 // inside is the envelope's, byte for byte.
 func TestJSONArrayBytes(t *testing.T) {
-	docs := append([]bson.Raw{allTypes(t)}, tasks(5)...)
+	docs := append([]bson.Raw{allTypes(t)}, devmongo.Tasks(5)...)
 	for _, tc := range []struct {
 		name string
 		docs []bson.Raw
@@ -115,7 +116,7 @@ func TestJSONArrayOtherFormats(t *testing.T) {
 // array of every document; a run resumed at a later chunk writes the same
 // chunks.
 func TestJSONArrayChunks(t *testing.T) {
-	docs := tasks(1000)
+	docs := devmongo.Tasks(1000)
 	lines := extJSON(t, false, docs)
 	for _, c := range []request.Compression{request.Gzip, request.Zstd, request.None} {
 		t.Run(string(c), func(t *testing.T) {

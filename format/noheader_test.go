@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/pipeline"
 	"github.com/exportd/exportd/request"
 )
@@ -28,7 +29,7 @@ func withoutFirstLine(t *testing.T, b []byte) []byte {
 // the rows.
 func TestCSVNoHeaderBytes(t *testing.T) {
 	off, on := false, true
-	docs := append([]bson.Raw{allTypes(t)}, tasks(5)...)
+	docs := append([]bson.Raw{allTypes(t)}, devmongo.Tasks(5)...)
 	for _, tc := range []struct {
 		name string
 		docs []bson.Raw
@@ -94,7 +95,7 @@ func TestCSVNoHeaderGolden(t *testing.T) {
 // concatenated, compressed or not, are the export with the header minus
 // its first line; a run resumed at a later chunk writes the same chunks.
 func TestCSVNoHeaderChunks(t *testing.T) {
-	docs := tasks(1000)
+	docs := devmongo.Tasks(1000)
 	off := false
 	for _, c := range []request.Compression{request.Gzip, request.Zstd, request.None} {
 		t.Run(string(c), func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/exportd/exportd/format"
+	"github.com/exportd/exportd/internal/devmongo"
 	"github.com/exportd/exportd/request"
 )
 
@@ -33,7 +34,7 @@ func FuzzOutputOptions(f *testing.F) {
 		if _, err := format.New(p, format.Info{GeneratedAt: generatedAt}); err != nil {
 			t.Fatalf("an accepted plan the encoder refuses: %v (%+v)", err, p)
 		}
-		docs := tasks(int(n % 8))
+		docs := devmongo.Tasks(int(n % 8))
 		out := encodeAll(t, p, docs...)
 		switch p.Format {
 		case request.JSON:

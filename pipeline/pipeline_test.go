@@ -22,14 +22,6 @@ import (
 	"github.com/exportd/exportd/request"
 )
 
-func tasks(n int) []bson.Raw {
-	docs := make([]bson.Raw, n)
-	for i := range docs {
-		docs[i] = devmongo.Task(int64(i))
-	}
-	return docs
-}
-
 func plan(t testing.TB, r request.Request) *request.Plan {
 	t.Helper()
 	if r.Database == "" {
@@ -93,7 +85,7 @@ func runPipeline(t testing.TB, ctx context.Context, p *request.Plan, enc *format
 var generatedAt = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func TestRunChunksAndFormats(t *testing.T) {
-	docs := tasks(2500)
+	docs := devmongo.Tasks(2500)
 	cases := []struct {
 		name string
 		req  request.Request
@@ -183,7 +175,7 @@ func assertNoTemps(t testing.TB, dir string) {
 // A run that starts at a chunk boundary writes the same chunks as the
 // uninterrupted run from there on: what resume relies on.
 func TestRunFromPositionIsIdentical(t *testing.T) {
-	docs := tasks(3000)
+	docs := devmongo.Tasks(3000)
 	for _, f := range []request.Format{request.NDJSON, request.JSON, request.CSV} {
 		t.Run(string(f), func(t *testing.T) {
 			req := request.Request{Format: f, ChunkRecords: 400, BatchSize: 150}
@@ -239,7 +231,7 @@ func (s *slowSource) Next(ctx context.Context) (bson.Raw, error) {
 }
 
 func TestRunCancelLeavesOnlySealedChunks(t *testing.T) {
-	docs := tasks(2000)
+	docs := devmongo.Tasks(2000)
 	p := plan(t, request.Request{ChunkRecords: 300, BatchSize: 64})
 	enc, _ := format.New(p, format.Info{})
 	dir := t.TempDir()
@@ -295,7 +287,7 @@ func (s *failingSource) Next(context.Context) (bson.Raw, error) {
 }
 
 func TestRunErrors(t *testing.T) {
-	docs := tasks(1000)
+	docs := devmongo.Tasks(1000)
 	t.Run("source", func(t *testing.T) {
 		p := plan(t, request.Request{ChunkRecords: 100, Format: request.JSON})
 		enc, _ := format.New(p, format.Info{})

@@ -51,6 +51,15 @@ func Task(i int64) bson.Raw {
 	return bson.Raw(AppendTask(nil, i))
 }
 
+// Tasks returns the BSON documents of tasks 0 to n-1, in order.
+func Tasks(n int) []bson.Raw {
+	docs := make([]bson.Raw, n)
+	for i := range docs {
+		docs[i] = Task(int64(i))
+	}
+	return docs
+}
+
 // TaskID returns the _id of task number i without encoding the whole task.
 // It is unique for every i.
 func TaskID(i int64) bson.ObjectID {
