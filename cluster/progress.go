@@ -120,3 +120,63 @@ func (p *Progress) LastEvent(ctx context.Context, subject string) (data []byte, 
 	}
 	return msg.Data, msg.Sequence, nil
 }
+
+// Tail calls fn with each of the last n events stored (of every export),
+// oldest first, up to the last one stored when Tail was called, each with
+// the subject it was published on (an export's api.ProgressSubject): what
+// a node that just started replays to its event streams' clients. It
+// returns when it has read them, or with ctx's error.
+func (p *Progress) Tail(ctx context.Context, n uint64, fn func(subject string, data []byte)) error {
+	info, err := p.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("progress stream: %w", err)
+	}
+	st := info.State
+	if st.Msgs == 0 || n == 0 {
+		return nil
+	}
+	start := st.FirstSeq
+	if st.LastSeq >= n && st.LastSeq-n+1 > start {
+		start = st.LastSeq - n + 1
+	}
+	cons, err := p.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{p.stored + ">"}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start,
+	})
+	if err != nil {
+		return fmt.Errorf("progress stream: %w", err)
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(tailBatch, jetstream.FetchMaxWait(tailWait))
+		if err != nil {
+			return fmt.Errorf("progress stream: %w", err)
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			md, err := msg.Metadata()
+			if err != nil {
+				return fmt.Errorf("progress stream: %w", err)
+			}
+			if id, ok := strings.CutPrefix(msg.Subject(), p.stored); ok {
+				fn(p.public+id, msg.Data())
+			}
+			if md.Sequence.Stream >= st.LastSeq {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("progress stream: %w", err)
+		}
+		if got == 0 {
+			return nil // the last ones went meanwhile (their age, their export's limit)
+		}
+	}
+	return ctx.Err()
+}
+
+// tailBatch is how many events Tail asks the stream for at a time, and
+// tailWait how long it waits for them.
+const (
+	tailBatch = 500
+	tailWait  = time.Second
+)

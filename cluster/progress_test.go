@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,60 @@ func TestConfigValidate(t *testing.T) {
 		if (err == nil) != (tc.field == "") || err != nil && !strings.Contains(err.Error(), "cluster "+tc.field+" ") {
 			t.Errorf("%s: %v, want an error about %q", tc.name, err, tc.field)
 		}
+	}
+}
+
+// TestProgressTail: the last n events of every export, oldest first, on
+// the subjects they were published on; none from an empty stream.
+func TestProgressTail(t *testing.T) {
+	c := natstest.Cluster(t, 1)
+	cfg := config(1)
+	p, err := cluster.OpenProgress(ctx(t), js(t, c, 0), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type heard struct {
+		subject string
+		seq     int64
+	}
+	tail := func(n uint64) []heard {
+		var got []heard
+		err := p.Tail(ctx(t), n, func(subject string, data []byte) {
+			var ev api.Event
+			if err := json.Unmarshal(data, &ev); err != nil {
+				t.Fatalf("%s: %s", subject, data)
+			}
+			got = append(got, heard{subject, ev.Seq})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := tail(10); len(got) != 0 {
+		t.Fatalf("empty stream: %v", got)
+	}
+	a, b := checkpoint.NewID(), checkpoint.NewID()
+	var all []heard
+	pos := map[string]uint64{}
+	for i := range int64(8) {
+		id := a
+		if i%2 == 1 {
+			id = b
+		}
+		subject := api.ProgressSubject(cfg.Prefix, id)
+		data, _ := json.Marshal(api.Event{Event: api.EventProcessing, ExportID: id, Seq: i/2 + 1, Time: time.Now()})
+		at, stored, err := p.Append(ctx(t), subject, data, fmt.Sprintf("%s.%d", id, i), pos[id])
+		if err != nil || !stored {
+			t.Fatal(stored, err)
+		}
+		pos[id] = at
+		all = append(all, heard{subject, i/2 + 1})
+	}
+	if got := tail(100); !slices.Equal(got, all) {
+		t.Fatalf("tail of 100: %v, want %v", got, all)
+	}
+	if got := tail(3); !slices.Equal(got, all[5:]) {
+		t.Fatalf("tail of 3: %v, want %v", got, all[5:])
 	}
 }

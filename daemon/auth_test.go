@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -269,6 +270,27 @@ func TestExternalServerRolesCluster(t *testing.T) {
 			t.Fatalf("the operator published on %s: %v", subject, err)
 		}
 	}
+	// A node that starts later replays the export's events from the
+	// progress stream, with the ids the first node gives.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	firstIDs, firstEvs := sseEvents(t, ctx, d.addrs.Public+"/exports/"+rep.ID+"/events")
+	later := startDaemonWith(t, db.URI, t.TempDir(), func(c *daemon.Config) {
+		c.NATS.URL = strings.Replace(url, "nats://", "nats://exportd:daemon-pw@", 1)
+		c.Cluster.Enabled, c.Cluster.Node = true, "later"
+		c.Storage = "s3://" + s3.Bucket + "/roles"
+	}, slog.New(slog.DiscardHandler))
+	laterIDs, laterEvs := sseEvents(t, ctx, later.addrs.Public+"/exports/"+rep.ID+"/events")
+	if len(laterEvs) < 3 || laterEvs[0].Event != api.EventQueued || laterEvs[len(laterEvs)-1].Event != api.EventCompleted ||
+		!slices.Equal(laterIDs, firstIDs) || len(laterEvs) != len(firstEvs) {
+		t.Fatalf("a later node's event stream: ids %v, want %v (%d events, want %d)", laterIDs, firstIDs, len(laterEvs), len(firstEvs))
+	}
+	for i, ev := range laterEvs {
+		if ev.Seq != int64(i+1) || ev.Event != firstEvs[i].Event || !ev.Time.Equal(firstEvs[i].Time) {
+			t.Fatalf("event %d on the later node: %+v, on the first %+v", i, ev, firstEvs[i])
+		}
+	}
+
 	_, body = d.request(t, "exports.delete", `{"id": "`+rep.ID+`"}`)
 	if !strings.Contains(string(body), `"deleted":true`) {
 		t.Fatalf("operator delete: %s", body)

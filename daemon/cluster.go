@@ -154,3 +154,30 @@ func files(objects *objstore.Store) httpapi.Files {
 	}
 	return httpapi.ObjectFiles(objects)
 }
+
+// replayEvents bounds what a node reads of the progress stream when it
+// starts: the event log's worth of a hundred exports, a few MB; and
+// replayTimeout how long it may take.
+const (
+	replayEvents  = 100 * httpapi.DefaultLogEvents
+	replayTimeout = 15 * time.Second
+)
+
+// replayProgress fills the event log with the newest events the cluster's
+// progress stream holds, so that this node's event streams replay what
+// happened before it started, with the ids every node gives. A failure is
+// a warning: the log then starts with what the node hears.
+func (n *clusterNode) replayProgress(ctx context.Context, events *httpapi.MemoryLog, prefix string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
+	defer cancel()
+	count := 0
+	err := n.progress.Tail(ctx, replayEvents, func(subject string, data []byte) {
+		events.Fill(prefix, subject, data)
+		count++
+	})
+	if err != nil {
+		log.Warn("progress history not replayed: the event streams start with what this node hears", "err", err)
+		return
+	}
+	log.Info("progress history replayed", "events", count)
+}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"regexp"
@@ -16,8 +17,9 @@ import (
 
 // EventLog is what the event routes replay and follow: the progress
 // events as subscribers of <prefix>.progress.> see them. MemoryLog keeps
-// them in memory; a durable log (a JetStream stream on those subjects,
-// whose stream sequence is a Pos) can take its place.
+// them in memory (in a cluster, filled first from the progress stream:
+// Hold, Fill); a durable log (a JetStream stream on those subjects, whose
+// stream sequence is a Pos) can take its place.
 type EventLog interface {
 	// Follow starts a Feed of export id's events, or of every export's
 	// when id is empty, after position after: for one export, after its
@@ -96,7 +98,14 @@ type MemoryLog struct {
 	floor     uint64 // every event after floor is held
 	logs      map[string]*exportLog
 	followers map[*follower]struct{}
+	// held are the events FollowNATS heard while Hold holds them, oldest
+	// first; holding says it does.
+	held    []api.Event
+	holding bool
 }
+
+// holdMax bounds the events Hold keeps waiting; beyond it the oldest go.
+const holdMax = 10_000
 
 // exportLog is one export's events, oldest first, all of one run of seq.
 type exportLog struct {
@@ -128,10 +137,16 @@ func NewMemoryLog(perExport, exports int) *MemoryLog {
 	}
 }
 
-// Append logs ev and hands it to its followers.
+// Append logs ev and hands it to its followers. An event logged already
+// (its seq, name and time) is not logged again.
 func (l *MemoryLog) Append(ev api.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.appendLocked(ev)
+}
+
+// appendLocked is Append, l.mu held.
+func (l *MemoryLog) appendLocked(ev api.Event) {
 	l.pos++
 	lg := Logged{Pos: l.pos, Event: ev}
 	x := l.logs[ev.ExportID]
@@ -143,6 +158,10 @@ func (l *MemoryLog) Append(ev api.Event) {
 		l.logs[ev.ExportID] = x
 	}
 	if n := len(x.events); n > 0 && ev.Seq <= x.events[n-1].Event.Seq {
+		if x.holds(ev) {
+			l.pos--
+			return // heard twice: from the stream before, and from NATS
+		}
 		l.drop(x, n) // a new run of seq
 	}
 	if len(x.events) >= l.perExport {
@@ -160,6 +179,13 @@ func (l *MemoryLog) Append(ev api.Event) {
 			close(f.ch)
 		}
 	}
+}
+
+// holds reports whether x logged ev already: an event of its seq, name
+// and time.
+func (x *exportLog) holds(ev api.Event) bool {
+	i, found := slices.BinarySearchFunc(x.events, ev.Seq, func(e Logged, seq int64) int { return cmp.Compare(e.Event.Seq, seq) })
+	return found && x.events[i].Event.Event == ev.Event && x.events[i].Event.Time.Equal(ev.Time)
 }
 
 // drop sheds x's n oldest events.
@@ -257,11 +283,65 @@ var eventName = regexp.MustCompile(`^[a-z][a-z-]{0,63}$`)
 func (l *MemoryLog) FollowNATS(nc *nats.Conn, prefix string) (*nats.Subscription, error) {
 	base := api.ProgressSubject(prefix, "")
 	return nc.Subscribe(base+">", func(m *nats.Msg) {
-		var ev api.Event
-		if json.Unmarshal(m.Data, &ev) != nil || strings.TrimPrefix(m.Subject, base) != ev.ExportID ||
-			!api.ValidSubjectToken(ev.ExportID) || !eventName.MatchString(ev.Event) {
+		ev, ok := eventOf(base, m.Subject, m.Data)
+		if !ok {
 			return
 		}
+		l.mu.Lock()
+		if l.holding {
+			if len(l.held) == holdMax {
+				l.held = slices.Delete(l.held, 0, holdMax/4)
+			}
+			l.held = append(l.held, ev)
+			l.mu.Unlock()
+			return
+		}
+		l.mu.Unlock()
 		l.Append(ev)
 	})
+}
+
+// Fill logs data, an event published on subject (an export's
+// <prefix>.progress.<id>) before this log was made, as a cluster's
+// progress stream keeps it; what is not an event of that export is
+// ignored. Called between Hold and its release, oldest first, it puts
+// the past before what FollowNATS hears meanwhile.
+func (l *MemoryLog) Fill(prefix, subject string, data []byte) {
+	if ev, ok := eventOf(api.ProgressSubject(prefix, ""), subject, data); ok {
+		l.Append(ev)
+	}
+}
+
+// Hold makes the events FollowNATS hears wait, in order, until release is
+// called (once), so that Fill can log the past first. Released, the
+// waiting events are logged, but for those Fill logged already.
+func (l *MemoryLog) Hold() (release func()) {
+	l.mu.Lock()
+	l.holding = true
+	l.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			held := l.held
+			l.held, l.holding = nil, false
+			// Appended under the lock's protection of order: no event
+			// FollowNATS hears now can pass those held.
+			for _, ev := range held {
+				l.appendLocked(ev)
+			}
+			l.mu.Unlock()
+		})
+	}
+}
+
+// eventOf decodes data, heard on subject under base (<prefix>.progress.),
+// as an event of the export the subject names.
+func eventOf(base, subject string, data []byte) (api.Event, bool) {
+	var ev api.Event
+	if json.Unmarshal(data, &ev) != nil || strings.TrimPrefix(subject, base) != ev.ExportID ||
+		!api.ValidSubjectToken(ev.ExportID) || !eventName.MatchString(ev.Event) {
+		return api.Event{}, false
+	}
+	return ev, true
 }

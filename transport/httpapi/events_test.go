@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -539,5 +540,71 @@ func TestFollowNATS(t *testing.T) {
 	case e := <-feed.Live:
 		t.Fatalf("also logged %+v", e.Event)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// Held, what FollowNATS hears waits while Fill logs the past; released,
+// it follows the past, but for the events the past held already: one
+// export's log is its whole run, each seq once.
+func TestMemoryLogHoldFill(t *testing.T) {
+	nc := natstest.Conn(t, natstest.Server(t))
+	log := NewMemoryLog(0, 0)
+	release := log.Hold()
+	sub, err := log.FollowNATS(nc, "jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	// Heard while held: seq 3 (which the past holds too) and 4.
+	for _, seq := range []int64{3, 4} {
+		data, _ := json.Marshal(progress("a", seq))
+		if err := nc.Publish("jobs.progress.a", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		log.mu.Lock()
+		n := len(log.held)
+		log.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events held, want 2", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if feed, _ := log.Follow("a", 0); feed.Reached || len(feed.Past) != 0 {
+		t.Fatalf("held events were logged: %+v", feed.Past)
+	} else {
+		feed.Stop()
+	}
+	for _, seq := range []int64{1, 2, 3} {
+		data, _ := json.Marshal(progress("a", seq))
+		log.Fill("jobs", "jobs.progress.a", data)
+	}
+	log.Fill("jobs", "jobs.progress.a", []byte("not json"))
+	release()
+	release() // once only
+
+	feed, _ := log.Follow("a", 0)
+	defer feed.Stop()
+	var seqs []int64
+	for _, e := range feed.Past {
+		seqs = append(seqs, e.Event.Seq)
+	}
+	if !slices.Equal(seqs, []int64{1, 2, 3, 4}) {
+		t.Fatalf("logged seqs %v, want 1 to 4", seqs)
+	}
+	// A new run of seq (another time) still replaces the old one.
+	log.Append(progress("a", 1, api.EventResumed))
+	if f, _ := log.Follow("a", 0); len(f.Past) != 1 || f.Past[0].Event.Event != api.EventResumed {
+		t.Fatalf("after a new run: %+v", f.Past)
+	} else {
+		f.Stop()
 	}
 }
