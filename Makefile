@@ -120,6 +120,7 @@ bench-cluster: tools
 	$(GO) test -run '^$$' -bench 'BenchmarkChunkCommit' -benchtime 20x -count 3 ./export
 	$(GO) test -run '^$$' -bench 'BenchmarkTakeover' -benchtime 2x -timeout 30m ./cmd/exportd
 	$(GO) test -run '^$$' -bench 'BenchmarkDelivery' -benchtime 5000x -count 3 ./transport/progress
+	$(GO) test -run '^$$' -bench 'BenchmarkProgressTail' -benchtime 3x ./cluster
 
 # Every fuzz target for FUZZTIME each. The corpora under testdata/fuzz/ run
 # in make test too, as ordinary tests.

@@ -127,7 +127,11 @@ func (p *Progress) LastEvent(ctx context.Context, subject string) (data []byte, 
 // a node that just started replays to its event streams' clients. It
 // returns when it has read them, or with ctx's error.
 func (p *Progress) Tail(ctx context.Context, n uint64, fn func(subject string, data []byte)) error {
-	info, err := p.stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err := retry(ctx, p.attempt, func(ctx context.Context) (err error) {
+		info, err = p.stream.Info(ctx)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("progress stream: %w", err)
 	}
@@ -139,16 +143,20 @@ func (p *Progress) Tail(ctx context.Context, n uint64, fn func(subject string, d
 	if st.LastSeq >= n && st.LastSeq-n+1 > start {
 		start = st.LastSeq - n + 1
 	}
-	cons, err := p.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{p.stored + ">"}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start,
+	var cons jetstream.Consumer
+	err = retry(ctx, p.attempt, func(ctx context.Context) (err error) {
+		cons, err = p.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{p.stored + ">"}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start,
+		})
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("progress stream: %w", err)
+		return fmt.Errorf("progress stream: a consumer: %w", err)
 	}
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(tailBatch, jetstream.FetchMaxWait(tailWait))
 		if err != nil {
-			return fmt.Errorf("progress stream: %w", err)
+			return fmt.Errorf("progress stream: fetch: %w", err)
 		}
 		got := 0
 		for msg := range batch.Messages() {
@@ -164,10 +172,16 @@ func (p *Progress) Tail(ctx context.Context, n uint64, fn func(subject string, d
 				return nil
 			}
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return fmt.Errorf("progress stream: %w", err)
-		}
-		if got == 0 {
+		switch err := batch.Error(); {
+		case err != nil && unavailable(err) && got == 0:
+			// A new consumer whose leader is not ready yet: ask again.
+			if err := pause(ctx, 3); err != nil {
+				return err
+			}
+			continue
+		case err != nil && !errors.Is(err, nats.ErrTimeout):
+			return fmt.Errorf("progress stream: fetch: %w", err)
+		case got == 0:
 			return nil // the last ones went meanwhile (their age, their export's limit)
 		}
 	}
