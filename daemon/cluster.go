@@ -60,7 +60,7 @@ func openCluster(ctx context.Context, cfg Config, nc *nats.Conn, addr net.Addr) 
 	jc := cfg.Cluster.jetstream(cfg.NATS.Prefix)
 	store, err := cluster.OpenStore(ctx, js, jc)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: %w (does the NATS server run JetStream?)", err)
+		return nil, fmt.Errorf("cluster: %w (JetStream must be on in the NATS servers; a cluster of them answers once it has elected its leader)", err)
 	}
 	queue, err := cluster.OpenQueue(ctx, js, jc)
 	if err != nil {
