@@ -166,8 +166,12 @@ const (
 // replayProgress fills the event log with the newest events the cluster's
 // progress stream holds, so that this node's event streams replay what
 // happened before it started, with the ids every node gives. A failure is
-// a warning: the log then starts with what the node hears.
+// a warning: the log then starts with what the node hears. A single node
+// (n nil) has no such past.
 func (n *clusterNode) replayProgress(ctx context.Context, events *httpapi.MemoryLog, prefix string, log *slog.Logger) {
+	if n == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
 	defer cancel()
 	count := 0

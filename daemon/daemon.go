@@ -108,19 +108,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(Addrs)) (
 	}
 
 	events := httpapi.NewMemoryLog(0, 0) // what the HTTP event streams replay: the progress subjects, as NATS subscribers see them
-	release := func() {}
-	if node != nil {
-		release = events.Hold() // the cluster's past first, then what is heard meanwhile
-	}
+	release := events.Hold()             // a cluster's past first, then what is heard meanwhile
 	sub, err := events.FollowNATS(nc, cfg.NATS.Prefix)
 	if err != nil {
 		release()
 		return fmt.Errorf("subscribe to progress events: %w", err)
 	}
 	defer sub.Unsubscribe()
-	if node != nil {
-		node.replayProgress(ctx, events, cfg.NATS.Prefix, log)
-	}
+	node.replayProgress(ctx, events, cfg.NATS.Prefix, log)
 	release()
 
 	pub := progress.NewPublisher(nc, cfg.NATS.Prefix, log.With("component", "progress"), node.publisherOptions()...)

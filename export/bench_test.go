@@ -89,10 +89,7 @@ func sortKey(tb testing.TB, doc bson.Raw) bson.Raw {
 // of 20,000 records, with every chunk recorded in the checkpoint store (bbolt, fsync) and the manifest
 // rewritten, against the same run with nothing recorded.
 func BenchmarkCheckpointCost(b *testing.B) {
-	docs := make([]bson.Raw, 200_000)
-	for i := range docs {
-		docs[i] = devmongo.Task(int64(i))
-	}
+	docs := devmongo.Tasks(200_000)
 	p, err := request.Compile(&request.Request{Database: "app", Collection: "tasks", ChunkRecords: 20_000})
 	if err != nil {
 		b.Fatal(err)

@@ -147,9 +147,12 @@ func (l *MemoryLog) Append(ev api.Event) {
 
 // appendLocked is Append, l.mu held.
 func (l *MemoryLog) appendLocked(ev api.Event) {
+	x := l.logs[ev.ExportID]
+	if x != nil && x.holds(ev) {
+		return // heard twice: from the stream before, and from NATS
+	}
 	l.pos++
 	lg := Logged{Pos: l.pos, Event: ev}
-	x := l.logs[ev.ExportID]
 	if x == nil {
 		if len(l.logs) >= l.exports {
 			l.evictOldest()
@@ -158,10 +161,6 @@ func (l *MemoryLog) appendLocked(ev api.Event) {
 		l.logs[ev.ExportID] = x
 	}
 	if n := len(x.events); n > 0 && ev.Seq <= x.events[n-1].Event.Seq {
-		if x.holds(ev) {
-			l.pos--
-			return // heard twice: from the stream before, and from NATS
-		}
 		l.drop(x, n) // a new run of seq
 	}
 	if len(x.events) >= l.perExport {
