@@ -28,9 +28,7 @@ type Metrics struct {
 // SetMetrics installs the metrics hooks; call it before Run.
 func (r *Runner) SetMetrics(m Metrics) {
 	r.metrics.Store(&m)
-	if n, err := r.queue.waiting(context.Background()); err == nil {
-		m.queueDepth(n) // the exports New queued
-	}
+	r.lookUpQueueDepth(context.Background()) // the exports New queued
 }
 
 func (m *Metrics) queueDepth(n int) {
